@@ -130,9 +130,7 @@ def verify_signature(
     try:
         ts = int(timestamp)
     except ValueError:
-        raise WebhookVerificationError(
-            "bad_timestamp", f"{TIMESTAMP_HEADER} is not a Unix timestamp."
-        ) from None
+        raise WebhookVerificationError("bad_timestamp", f"{TIMESTAMP_HEADER} is not a Unix timestamp.") from None
     if not received.startswith(_SCHEME):
         raise WebhookVerificationError("bad_signature_format", "Signature header does not start with 'sha256='.")
     expected = compute_signature(secret, timestamp, body)

@@ -11,18 +11,18 @@ the HTTP status, the method and the URL path.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:  # pragma: no cover - exercised by whichever environment runs the tests
+if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowException as _Base
-except ImportError:  # pragma: no cover
-    try:
-        from airflow.exceptions import AirflowException as _Base  # type: ignore[no-redef]
-    except ImportError:
-        _Base = Exception  # type: ignore[assignment,misc]
+else:
+    try:  # Airflow present: fail tasks the Airflow way.
+        from airflow.sdk.exceptions import AirflowException as _Base
+    except ImportError:  # the client used on its own
+        _Base = Exception
 
 
-class WaslahError(_Base):  # type: ignore[misc,valid-type]
+class WaslahError(_Base):
     """Base class of every error this provider raises."""
 
 
@@ -67,7 +67,7 @@ class WaslahSendOutcomeUnknownError(WaslahTransportError):
 class WaslahAPIError(WaslahError):
     """Waslah answered with an error body (``{"ok": false, "error", "message", ...}``).
 
-    :ivar status_code: HTTP status.
+    :ivar http_status: HTTP status (``status_code`` is taken by ``AirflowException``).
     :ivar error: Waslah's error code (``None`` for 429/5xx, which have no code).
     :ivar message: Waslah's human-readable message.
     :ivar extra: every other field of the body (``required_feature``, ``errors``, ...).
@@ -86,7 +86,7 @@ class WaslahAPIError(WaslahError):
         path: str = "",
         extra: dict[str, Any] | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.http_status = status_code
         self.error = error
         self.message = message
         self.method = method
@@ -105,7 +105,7 @@ def _rebuild_api_error(cls: type[WaslahAPIError], state: dict[str, Any]) -> Wasl
     error = cls.__new__(cls)
     WaslahAPIError.__init__(
         error,
-        status_code=state["status_code"],
+        status_code=state["http_status"],
         error=state["error"],
         message=state["message"],
         method=state.get("method", ""),

@@ -1,0 +1,83 @@
+"""The one module that imports httpx: turns a :class:`Call` into an HTTP exchange and back.
+
+Moving to another HTTP library (httpx's successor keeps the same API) changes only this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from airflow_provider_waslah import __version__
+from airflow_provider_waslah.client._engine import Outcome, Response, TransportFailure
+from airflow_provider_waslah.client.calls import Call
+
+USER_AGENT = f"airflow-provider-waslah/{__version__}"
+#: Failures that prove the request never left this machine, so even a send may be retried.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+SyncTransport = httpx.BaseTransport
+AsyncTransport = httpx.AsyncBaseTransport
+
+
+def _client_options(base_url: str, api_key: str, timeout: float) -> dict[str, Any]:
+    return {
+        "base_url": base_url.rstrip("/"),
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        "headers": {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        },
+        "follow_redirects": False,
+    }
+
+
+def _request_options(call: Call[Any]) -> dict[str, Any]:
+    return {"method": call.method, "url": call.path, "json": call.json, "files": call.files}
+
+
+def _failure(exc: httpx.HTTPError) -> TransportFailure:
+    # The message of an httpx error names the URL at most; headers (the key) never appear.
+    return TransportFailure(type(exc).__name__, str(exc) or type(exc).__name__, not isinstance(exc, _NEVER_SENT))
+
+
+def _response(response: httpx.Response) -> Response:
+    return Response(response.status_code, dict(response.headers), response.content)
+
+
+class SyncHTTP:
+    """Sync exchanges over one pooled ``httpx.Client``."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float, transport: SyncTransport | None = None) -> None:
+        self._client = httpx.Client(transport=transport, **_client_options(base_url, api_key, timeout))
+
+    def send(self, call: Call[Any]) -> Outcome:
+        """Perform one exchange; never raises for HTTP or transport failures."""
+        try:
+            return _response(self._client.request(**_request_options(call)))
+        except httpx.HTTPError as exc:
+            return _failure(exc)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+
+class AsyncHTTP:
+    """Async exchanges over one pooled ``httpx.AsyncClient``."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float, transport: AsyncTransport | None = None) -> None:
+        self._client = httpx.AsyncClient(transport=transport, **_client_options(base_url, api_key, timeout))
+
+    async def send(self, call: Call[Any]) -> Outcome:
+        """Perform one exchange; never raises for HTTP or transport failures."""
+        try:
+            return _response(await self._client.request(**_request_options(call)))
+        except httpx.HTTPError as exc:
+            return _failure(exc)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()

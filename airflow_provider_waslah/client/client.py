@@ -1,0 +1,234 @@
+"""``WaslahClient`` and ``AsyncWaslahClient``: Waslah's REST API in Python, without Airflow.
+
+Both expose one method per endpoint, taken from the builders in :mod:`.calls` (signature,
+checks and docstring written once) and run through the one request loop in :mod:`._engine`;
+they differ only in how they wait and send.
+
+>>> client = WaslahClient(api_key="wsl_...", base_url="http://127.0.0.1:8787/api/v1")
+>>> receipt = client.send_text(instance_key="demo", to="0812 3456 7890", text="Halo")
+>>> client.get_message(receipt.id).status
+'sent'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
+
+from pydantic import SecretStr
+
+from airflow_provider_waslah.client import calls
+from airflow_provider_waslah.client._engine import Outcome, Send, Settings, Sleep, run_call
+from airflow_provider_waslah.client._http import AsyncHTTP, AsyncTransport, SyncHTTP, SyncTransport
+from airflow_provider_waslah.client.calls import Call
+from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.client.ratelimit import DEFAULT_WINDOW_SECONDS, limit_for, shared_limiter
+from airflow_provider_waslah.client.validation import check_media_url
+
+DEFAULT_BASE_URL = "https://waslah.id/api/v1"
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Self = TypeVar("Self")
+
+
+class _SyncCaller(Protocol):
+    def call(self, call: Call[Any]) -> Any: ...
+
+
+class _AsyncCaller(Protocol):
+    async def call(self, call: Call[Any]) -> Any: ...
+
+
+class sync_endpoint(Generic[P, T]):
+    """Expose a builder from :mod:`.calls` as a method that returns the parsed result."""
+
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self: Self, owner_instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, owner_instance: _SyncCaller, owner: type) -> Callable[P, T]: ...
+    def __get__(self, owner_instance: Any, owner: type) -> Any:
+        if owner_instance is None:
+            return self
+        build = self._build
+
+        @functools.wraps(build)
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return owner_instance.call(build(*args, **kwargs))
+
+        return method
+
+
+class async_endpoint(Generic[P, T]):
+    """Expose a builder from :mod:`.calls` as a coroutine method that returns the parsed result."""
+
+    def __init__(self, build: Callable[P, Call[T]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self: Self, owner_instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, owner_instance: _AsyncCaller, owner: type) -> Callable[P, Awaitable[T]]: ...
+    def __get__(self, owner_instance: Any, owner: type) -> Any:
+        if owner_instance is None:
+            return self
+        build = self._build
+
+        @functools.wraps(build)
+        async def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await owner_instance.call(build(*args, **kwargs))
+
+        return method
+
+
+class SyncEndpoints:
+    """Waslah's endpoints as blocking methods; the host class provides ``call(Call) -> result``."""
+
+    get_me = sync_endpoint(calls.get_me)
+    list_instances = sync_endpoint(calls.list_instances)
+    get_instance = sync_endpoint(calls.get_instance)
+    send_message = sync_endpoint(calls.send_message)
+    send_text = sync_endpoint(calls.send_text)
+    send_media = sync_endpoint(calls.send_media)
+    send_bulk = sync_endpoint(calls.send_bulk)
+    upload = sync_endpoint(calls.upload)
+    get_message = sync_endpoint(calls.get_message)
+    list_broadcasts = sync_endpoint(calls.list_broadcasts)
+    get_broadcast = sync_endpoint(calls.get_broadcast)
+
+
+class AsyncEndpoints:
+    """Waslah's endpoints as coroutines; the host class provides ``async call(Call) -> result``."""
+
+    get_me = async_endpoint(calls.get_me)
+    list_instances = async_endpoint(calls.list_instances)
+    get_instance = async_endpoint(calls.get_instance)
+    send_message = async_endpoint(calls.send_message)
+    send_text = async_endpoint(calls.send_text)
+    send_media = async_endpoint(calls.send_media)
+    send_bulk = async_endpoint(calls.send_bulk)
+    upload = async_endpoint(calls.upload)
+    get_message = async_endpoint(calls.get_message)
+    list_broadcasts = async_endpoint(calls.list_broadcasts)
+    get_broadcast = async_endpoint(calls.get_broadcast)
+
+
+class _ClientBase:
+    """Configuration shared by the sync and async clients.
+
+    :param api_key: the Waslah API key (``wsl_…``); kept as a secret, never shown.
+    :param base_url: the API root, ``https://waslah.id/api/v1`` by default.
+    :param timeout: seconds per request.
+    :param max_retries: retries of a retryable failure (see ``_engine.py`` for which are).
+    :param plan: ``free``, ``basic``, ``pro`` or ``enterprise``: sizes the rate-limit budget.
+    :param rate_limit_per_minute: an explicit budget, overriding ``plan``.
+    :param rate_limit_window_seconds: the rate-limit window (60 s; shorter against the emulator).
+    :param max_retry_wait: the longest ``Retry-After`` the client will sleep through.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        plan: str | None = None,
+        rate_limit_per_minute: int | None = None,
+        rate_limit_window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        max_retry_wait: float = 120.0,
+    ) -> None:
+        if not api_key or not isinstance(api_key, str):
+            raise WaslahInvalidInputError("api_key", "is required (the connection's Password field)")
+        self._api_key = SecretStr(api_key)
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = float(timeout)
+        self.settings = Settings(max_retries=int(max_retries), max_retry_wait=float(max_retry_wait))
+        self.limiter = shared_limiter(
+            self.base_url, api_key, limit_for(plan, rate_limit_per_minute), float(rate_limit_window_seconds)
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key='***')"
+
+    def _steps(self, call: Call[T]) -> Generator[Sleep | Send, Outcome, T]:
+        for field, url in call.media_urls:
+            check_media_url(url, field, trusted_origin=self.base_url)
+        return run_call(call, self.limiter, self.settings)
+
+
+class WaslahClient(_ClientBase, SyncEndpoints):
+    """Blocking Waslah client (see :class:`_ClientBase` for the parameters).
+
+    :param transport: an ``httpx`` transport, e.g. ``httpx.ASGITransport`` for in-process tests.
+    """
+
+    def __init__(self, *, transport: SyncTransport | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self._http = SyncHTTP(self.base_url, self._api_key.get_secret_value(), self.timeout, transport)
+
+    def call(self, call: Call[T]) -> T:
+        """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
+        steps = self._steps(call)
+        reply: Outcome | None = None
+        while True:
+            try:
+                step = steps.send(reply)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+                reply = None
+            else:
+                reply = self._http.send(step.call)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> WaslahClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncWaslahClient(_ClientBase, AsyncEndpoints):
+    """Asyncio Waslah client; same parameters and methods as :class:`WaslahClient`, awaited."""
+
+    def __init__(self, *, transport: AsyncTransport | None = None, **options: Any) -> None:
+        super().__init__(**options)
+        self._http = AsyncHTTP(self.base_url, self._api_key.get_secret_value(), self.timeout, transport)
+
+    async def call(self, call: Call[T]) -> T:
+        """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
+        steps = self._steps(call)
+        reply: Outcome | None = None
+        while True:
+            try:
+                step = steps.send(reply)  # type: ignore[arg-type]
+            except StopIteration as done:
+                return done.value
+            if isinstance(step, Sleep):
+                await asyncio.sleep(step.seconds)
+                reply = None
+            else:
+                reply = await self._http.send(step.call)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncWaslahClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

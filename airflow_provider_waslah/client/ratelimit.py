@@ -1,0 +1,115 @@
+"""Client-side pacing for Waslah's per-key, per-minute rate limit.
+
+Waslah (a Laravel app) counts requests per API key in a fixed window that starts at the first
+request and sends only ``X-RateLimit-Limit`` and ``X-RateLimit-Remaining`` on success;
+``Retry-After`` and ``X-RateLimit-Reset`` come only with a 429. The limiter therefore mirrors
+the server's window: it schedules each request into a window of its own, starting a new one
+once the budget is spent, a small margin after the old one ends. It tightens the budget from
+``Remaining`` (another process may share the key), resizes from ``Limit``, moves the window end
+to ``Reset`` when the server sends it, and stops everyone for ``Retry-After`` after a 429.
+
+One limiter exists per (base URL, API key) in a process (:func:`shared_limiter`). ``reserve()``
+only takes a short ``threading.Lock`` and returns how long to wait, so the sync client sleeps
+with ``time.sleep`` and the async one with ``asyncio.sleep``: threads and the triggerer's event
+loop share one budget and the loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+#: Requests per minute by plan, from Waslah's reference.
+PLAN_LIMITS: dict[str, int] = {"free": 60, "basic": 300, "pro": 1000, "enterprise": 5000}
+DEFAULT_WINDOW_SECONDS = 60.0
+
+
+class RateLimiter:
+    """A fixed-window budget shared by every request made with one API key.
+
+    :param limit: requests per window (the plan's budget).
+    :param window_seconds: the window length (60 s for Waslah; shorter against the emulator).
+    :param clock: a monotonic clock (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float = DEFAULT_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window_start: float | None = None
+        self._used = 0
+        self._blocked_until = 0.0
+
+    @property
+    def margin(self) -> float:
+        """Slack after our window ends: covers the gap between sending and the server's count."""
+        return max(0.2, self.window_seconds * 0.02)
+
+    def reserve(self) -> float:
+        """Take one request slot; return the seconds to wait before sending it."""
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._blocked_until)
+            if self._window_start is None or at >= self._window_start + self.window_seconds + self.margin:
+                self._window_start, self._used = at, 0
+            elif self._used >= self.limit:
+                at = max(at, self._window_start + self.window_seconds + self.margin)
+                self._window_start, self._used = at, 0
+            else:
+                at = max(at, self._window_start)
+            self._used += 1
+            return at - now
+
+    def observe(
+        self, *, limit: int | None = None, remaining: int | None = None, reset_epoch: float | None = None
+    ) -> None:
+        """Learn from a response's ``X-RateLimit-*`` headers."""
+        with self._lock:
+            if limit and limit > 0:
+                self.limit = limit
+            if remaining is not None and self._window_start is not None:
+                self._used = max(self._used, self.limit - remaining)
+            if reset_epoch is not None:
+                end = self._clock() + (reset_epoch - time.time()) + 1.0
+                self._window_start = end - self.window_seconds - self.margin
+
+    def penalize(self, retry_after: float) -> None:
+        """After a 429: nobody sends for ``retry_after`` seconds, then a fresh window starts."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
+            self._window_start, self._used = None, 0
+
+
+_registry: dict[tuple[str, str], RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(base_url: str, api_key: str, limit: int, window_seconds: float) -> RateLimiter:
+    """The process-wide limiter for (base URL, API key); created on first use.
+
+    The key is stored only as a SHA-256 digest.
+    """
+    digest = hashlib.sha256(api_key.encode()).hexdigest()
+    identity = (base_url.rstrip("/"), digest)
+    with _registry_lock:
+        limiter = _registry.get(identity)
+        if limiter is None:
+            limiter = _registry[identity] = RateLimiter(limit, window_seconds)
+        return limiter
+
+
+def limit_for(plan: str | None, rate_limit_per_minute: int | None) -> int:
+    """The budget to start with: an explicit per-minute number, else the plan's, else Pro's."""
+    if rate_limit_per_minute:
+        return int(rate_limit_per_minute)
+    return PLAN_LIMITS.get((plan or "pro").lower(), PLAN_LIMITS["pro"])
