@@ -1,0 +1,176 @@
+"""``WaslahHook`` and ``WaslahAsyncHook``: an Airflow connection in, a Waslah client out.
+
+Both hooks expose every endpoint of the client as a method (``send_text``, ``get_message``, ...)
+with the same keyword arguments and return types; the async hook's methods are coroutines.
+The connection is read in one place (:func:`client_options`), so both build the same client.
+
+Connection (type ``waslah``):
+
+- Host: the API base URL; empty means ``https://waslah.id/api/v1``.
+- Password: the API key (``wsl_…``).
+- Extras: ``timeout`` (s), ``max_retries``, ``plan`` (free|basic|pro|enterprise) or
+  ``rate_limit_per_minute``, ``rate_limit_window_seconds`` (60 on Waslah; shorter against the
+  emulator), ``webhook_secret``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_waslah.client.client import AsyncEndpoints, AsyncWaslahClient, SyncEndpoints, WaslahClient
+from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.client.ratelimit import PLAN_LIMITS
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+    from airflow_provider_waslah.client.calls import Call
+
+T = TypeVar("T")
+#: Scopes a key needs for everything this provider does, and what each one unlocks.
+SCOPE_USES = {
+    "messages:send": "send messages and upload files",
+    "messages:read": "read message and broadcast status (sensors, wait_for, broadcast resume)",
+    "instances:read": "list instances and check their status",
+}
+
+
+def _number(conn: Connection, extras: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
+    value = extras.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise WaslahInvalidInputError(
+            f"connection {conn.conn_id!r} extra.{name}", f"must be a number, got {value!r}"
+        ) from None
+    if number < 0:
+        raise WaslahInvalidInputError(f"connection {conn.conn_id!r} extra.{name}", "must not be negative")
+    return number
+
+
+def client_options(conn: Connection) -> dict[str, Any]:
+    """The client's keyword arguments from a ``waslah`` connection; checks each field it reads."""
+    extras = conn.extra_dejson
+    if not conn.password:
+        raise WaslahInvalidInputError(f"connection {conn.conn_id!r} password", "must hold the Waslah API key (wsl_…)")
+    plan = extras.get("plan") or None
+    if plan is not None and str(plan).lower() not in PLAN_LIMITS:
+        raise WaslahInvalidInputError(
+            f"connection {conn.conn_id!r} extra.plan", f"must be one of {', '.join(PLAN_LIMITS)}, got {plan!r}"
+        )
+    host = (conn.host or "").strip()
+    if host and "://" not in host:
+        scheme = conn.schema or "https"
+        port = f":{conn.port}" if conn.port else ""
+        host = f"{scheme}://{host}{port}"
+    options: dict[str, Any] = {
+        "api_key": conn.password,
+        "base_url": host or None,
+        "plan": plan,
+        "timeout": _number(conn, extras, "timeout", float),
+        "max_retries": _number(conn, extras, "max_retries", int),
+        "rate_limit_per_minute": _number(conn, extras, "rate_limit_per_minute", int),
+        "rate_limit_window_seconds": _number(conn, extras, "rate_limit_window_seconds", float),
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+class _WaslahHookBase(BaseHook):
+    """What the sync and async hooks share: identity, connection metadata and the webhook secret."""
+
+    conn_name_attr = "waslah_conn_id"
+    default_conn_name = "waslah_default"
+    conn_type = "waslah"
+    hook_name = "Waslah"
+
+    def __init__(self, waslah_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.waslah_conn_id = waslah_conn_id
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(waslah_conn_id={self.waslah_conn_id!r})"
+
+
+class WaslahHook(_WaslahHookBase, SyncEndpoints):
+    """Blocking access to Waslah through an Airflow connection.
+
+    Every method of :class:`~airflow_provider_waslah.client.WaslahClient` is available here
+    (``get_me``, ``list_instances``, ``get_instance``, ``send_message``, ``send_text``,
+    ``send_media``, ``send_bulk``, ``upload``, ``get_message``, ``list_broadcasts``,
+    ``get_broadcast``), with the API's field names as keyword arguments and pydantic models as
+    results. Input is checked before any request; errors are typed (see ``client.errors``).
+
+    :param waslah_conn_id: the ``waslah`` connection to use (default ``waslah_default``).
+    """
+
+    @cached_property
+    def client(self) -> WaslahClient:
+        """The client for this connection, built once per hook."""
+        return WaslahClient(**client_options(self.get_connection(self.waslah_conn_id)))
+
+    def get_conn(self) -> WaslahClient:
+        """Return the Waslah client (Airflow's conventional accessor)."""
+        return self.client
+
+    def call(self, call: Call[T]) -> T:
+        """Run a prepared call through this connection's client."""
+        return self.client.call(call)
+
+    @cached_property
+    def webhook_secret(self) -> str | None:
+        """The connection's ``webhook_secret`` extra, for :func:`~airflow_provider_waslah.webhooks.verify_signature`."""
+        value = self.get_connection(self.waslah_conn_id).extra_dejson.get("webhook_secret")
+        return str(value) if value else None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call ``GET /me``: report who owns the key, its scopes and what it cannot do, or why it fails."""
+        try:
+            me = self.get_me()
+        except Exception as error:
+            return False, f"{type(error).__name__}: {error}"
+        scopes = set(me.api_key.scopes)
+        missing = [f"{scope} (cannot {use})" for scope, use in SCOPE_USES.items() if scope not in scopes]
+        owner = f"{me.user.name or 'user'} <{me.user.email or 'no email'}>"
+        key = f"key {me.api_key.name or me.api_key.prefix or me.api_key.id!s}"
+        summary = (
+            f"Connected to {self.client.base_url} as {owner}; {key} has scopes: {', '.join(sorted(scopes)) or 'none'}."
+        )
+        if missing:
+            summary += " Missing: " + "; ".join(missing) + "."
+        return True, summary
+
+
+class WaslahAsyncHook(_WaslahHookBase, AsyncEndpoints):
+    """Asyncio access to Waslah through an Airflow connection, for triggers and async notifiers.
+
+    Same methods as :class:`WaslahHook`, as coroutines. The connection is fetched asynchronously
+    (a synchronous lookup inside the triggerer's event loop can deadlock), and the client shares
+    the process-wide rate limiter with every other hook using the same key.
+    """
+
+    _client: AsyncWaslahClient | None = None
+
+    async def get_async_conn(self) -> AsyncWaslahClient:
+        """The async client for this connection, built on first use."""
+        if self._client is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            conn = await get_async_connection(self.waslah_conn_id, hook=self)
+            self._client = AsyncWaslahClient(**client_options(conn))
+        return self._client
+
+    async def call(self, call: Call[T]) -> T:
+        """Run a prepared call through this connection's async client."""
+        client = await self.get_async_conn()
+        return await client.call(call)
+
+    async def aclose(self) -> None:
+        """Close the client's connection pool."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
