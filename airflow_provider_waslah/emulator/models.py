@@ -813,7 +813,8 @@ class EmulatorState:
     # ------------------------------------------------------------------ sends
     def _is_unreachable(self, recipient: str) -> bool:
         number = recipient.split("@", 1)[0]
-        return any(fnmatch.fnmatchcase(number, p) or fnmatch.fnmatchcase(recipient, p) for p in self.config["unreachable"])
+        patterns = self.config["unreachable"]
+        return any(fnmatch.fnmatchcase(number, p) or fnmatch.fnmatchcase(recipient, p) for p in patterns)
 
     def _new_message(
         self,
@@ -1141,7 +1142,8 @@ class EmulatorState:
         """Install a fault (``POST /_emulator/faults``)."""
         if not isinstance(data, dict):
             raise validation_failed({"body": ["The fault must be a JSON object."]})
-        allowed = {"route", "status", "rate", "count", "latency", "drop_connection", "lose_response", "error", "message"}
+        allowed = {"route", "status", "rate", "count", "latency", "drop_connection", "lose_response"}
+        allowed |= {"error", "message"}
         unknown = set(data) - allowed
         if unknown:
             raise validation_failed({key: [f"Unknown fault field `{key}`."] for key in sorted(unknown)})

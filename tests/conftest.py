@@ -1,0 +1,44 @@
+"""Test-wide set-up: a private AIRFLOW_HOME (set before Airflow is imported) and a real-DAG runner.
+
+The emulator fixtures (``waslah_emulator``, ``waslah_emulator_server``) come from the
+provider's own pytest plugin, the same one users get.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="waslah-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "http://127.0.0.1:8080/execution/")
+(_HOME / "dags").mkdir(parents=True, exist_ok=True)
+
+REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.airflow_support"]
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> Path:
+    """The session's AIRFLOW_HOME (a temp dir; its ``dags`` folder is the DAG bundle)."""
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home: Path) -> Path:
+    """A migrated SQLite metadata DB for the session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )
+    return airflow_home
