@@ -23,7 +23,6 @@ os.environ.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "http://127.0.0
 (_HOME / "dags").mkdir(parents=True, exist_ok=True)
 
 REPO = Path(__file__).resolve().parent.parent
-pytest_plugins = ["tests.airflow_support"]
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +41,6 @@ def airflow_db(airflow_home: Path) -> Path:
         env=os.environ.copy(),
     )
     return airflow_home
+
+
+from tests.airflow_support import dag_runner  # noqa: E402,F401  (fixture re-exported for every test)
