@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -117,7 +118,7 @@ class EmulatorMiddleware:
                     "path": path,
                     "query": scope.get("query_string", b"").decode("latin-1"),
                     "status": result["status"],
-                    "time": started,
+                    "time": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
                     "duration_ms": round((time.time() - started) * 1000, 2),
                     "api_key_prefix": scope["state"].get("key_prefix"),
                     "note": result["note"],
