@@ -889,7 +889,8 @@ class EmulatorState:
         to = None
         if errors.require(body, "to"):
             to = errors.run(v.normalize_recipient, body["to"], "to")
-        scheduled = errors.run(v.parse_scheduled_at, body.get("scheduled_at"), self.clock())
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        scheduled = errors.run(v.parse_scheduled_at, body.get("scheduled_at"), now)
         return instance_key, to, scheduled
 
     def send_text(self, ctx: AuthContext, body: dict[str, Any], origin: str) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""Shared helpers for the emulator tests: an authenticated httpx client and a webhook receiver."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_waslah.emulator import EmulatorHandle
+
+
+@pytest.fixture
+def api(waslah_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
+    """An httpx client on the emulator's base URL with the demo key."""
+    with httpx.Client(base_url=waslah_emulator.base_url, headers=waslah_emulator.headers, timeout=10) as client:
+        yield client
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class WebhookReceiver:
+    """A real HTTP server on 127.0.0.1 recording every POST; answers ``fail_first`` times with 500."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    receiver.received.append((dict(self.headers.items()), body))
+                    failing = receiver.fail_first > 0
+                    if failing:
+                        receiver.fail_first -= 1
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def events(self, name: str | None = None) -> list[tuple[dict[str, str], bytes]]:
+        with self.lock:
+            return [
+                (h, b) for h, b in self.received if name is None or h.get("X-Waslah-Event") == name
+            ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook receiver over real HTTP."""
+    server = WebhookReceiver()
+    yield server
+    server.close()
