@@ -53,6 +53,22 @@ def _number(conn: Connection, extras: dict[str, Any], name: str, kind: type[int]
     return number
 
 
+def _base_url(conn: Connection) -> str | None:
+    """The API root from the connection: a full URL in Host, or host/port/schema (URI form).
+
+    In URI form (``waslah://:KEY@waslah.id:443/api%2Fv1``) Airflow puts the path in ``schema``;
+    ``schema`` of ``http``/``https`` is read as the scheme instead (the http provider's habit).
+    """
+    host = (conn.host or "").strip().rstrip("/")
+    if not host or "://" in host:
+        return host or None
+    schema = (conn.schema or "").strip("/")
+    scheme = schema if schema in ("http", "https") else "https"
+    path = schema if schema and schema not in ("http", "https") else "api/v1"
+    port = f":{conn.port}" if conn.port else ""
+    return f"{scheme}://{host}{port}/{path}"
+
+
 def client_options(conn: Connection) -> dict[str, Any]:
     """The client's keyword arguments from a ``waslah`` connection; checks each field it reads."""
     extras = conn.extra_dejson
@@ -63,14 +79,9 @@ def client_options(conn: Connection) -> dict[str, Any]:
         raise WaslahInvalidInputError(
             f"connection {conn.conn_id!r} extra.plan", f"must be one of {', '.join(PLAN_LIMITS)}, got {plan!r}"
         )
-    host = (conn.host or "").strip()
-    if host and "://" not in host:
-        scheme = conn.schema or "https"
-        port = f":{conn.port}" if conn.port else ""
-        host = f"{scheme}://{host}{port}"
     options: dict[str, Any] = {
         "api_key": conn.password,
-        "base_url": host or None,
+        "base_url": _base_url(conn),
         "plan": plan,
         "timeout": _number(conn, extras, "timeout", float),
         "max_retries": _number(conn, extras, "max_retries", int),
