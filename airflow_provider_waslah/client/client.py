@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from pydantic import SecretStr
@@ -36,15 +36,20 @@ Self = TypeVar("Self")
 
 
 class _SyncCaller(Protocol):
-    def call(self, call: Call[Any]) -> Any: ...
+    def call(self, call: Call[T]) -> T: ...
 
 
 class _AsyncCaller(Protocol):
-    async def call(self, call: Call[Any]) -> Any: ...
+    def call(self, call: Call[T]) -> Coroutine[Any, Any, T]: ...
 
 
-class sync_endpoint(Generic[P, T]):
-    """Expose a builder from :mod:`.calls` as a method that returns the parsed result."""
+class endpoint(Generic[P, T]):
+    """Expose a builder from :mod:`.calls` as a method of a class that has ``call(Call)``.
+
+    The method validates its arguments at once (bad input raises before any request, even on
+    the async client) and hands the :class:`Call` to ``call``: the sync client returns the
+    result, the async one a coroutine of it. So one table of endpoints serves both.
+    """
 
     def __init__(self, build: Callable[P, Call[T]]) -> None:
         self._build = build
@@ -52,6 +57,8 @@ class sync_endpoint(Generic[P, T]):
 
     @overload
     def __get__(self: Self, owner_instance: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, owner_instance: _AsyncCaller, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
     @overload
     def __get__(self, owner_instance: _SyncCaller, owner: type) -> Callable[P, T]: ...
     def __get__(self, owner_instance: Any, owner: type) -> Any:
@@ -60,65 +67,26 @@ class sync_endpoint(Generic[P, T]):
         build = self._build
 
         @functools.wraps(build)
-        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
             return owner_instance.call(build(*args, **kwargs))
 
         return method
 
 
-class async_endpoint(Generic[P, T]):
-    """Expose a builder from :mod:`.calls` as a coroutine method that returns the parsed result."""
+class Endpoints:
+    """Waslah's endpoints as methods; the host class provides ``call(Call)`` (sync or async)."""
 
-    def __init__(self, build: Callable[P, Call[T]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-
-    @overload
-    def __get__(self: Self, owner_instance: None, owner: type) -> Self: ...
-    @overload
-    def __get__(self, owner_instance: _AsyncCaller, owner: type) -> Callable[P, Awaitable[T]]: ...
-    def __get__(self, owner_instance: Any, owner: type) -> Any:
-        if owner_instance is None:
-            return self
-        build = self._build
-
-        @functools.wraps(build)
-        async def method(*args: P.args, **kwargs: P.kwargs) -> T:
-            return await owner_instance.call(build(*args, **kwargs))
-
-        return method
-
-
-class SyncEndpoints:
-    """Waslah's endpoints as blocking methods; the host class provides ``call(Call) -> result``."""
-
-    get_me = sync_endpoint(calls.get_me)
-    list_instances = sync_endpoint(calls.list_instances)
-    get_instance = sync_endpoint(calls.get_instance)
-    send_message = sync_endpoint(calls.send_message)
-    send_text = sync_endpoint(calls.send_text)
-    send_media = sync_endpoint(calls.send_media)
-    send_bulk = sync_endpoint(calls.send_bulk)
-    upload = sync_endpoint(calls.upload)
-    get_message = sync_endpoint(calls.get_message)
-    list_broadcasts = sync_endpoint(calls.list_broadcasts)
-    get_broadcast = sync_endpoint(calls.get_broadcast)
-
-
-class AsyncEndpoints:
-    """Waslah's endpoints as coroutines; the host class provides ``async call(Call) -> result``."""
-
-    get_me = async_endpoint(calls.get_me)
-    list_instances = async_endpoint(calls.list_instances)
-    get_instance = async_endpoint(calls.get_instance)
-    send_message = async_endpoint(calls.send_message)
-    send_text = async_endpoint(calls.send_text)
-    send_media = async_endpoint(calls.send_media)
-    send_bulk = async_endpoint(calls.send_bulk)
-    upload = async_endpoint(calls.upload)
-    get_message = async_endpoint(calls.get_message)
-    list_broadcasts = async_endpoint(calls.list_broadcasts)
-    get_broadcast = async_endpoint(calls.get_broadcast)
+    get_me = endpoint(calls.get_me)
+    list_instances = endpoint(calls.list_instances)
+    get_instance = endpoint(calls.get_instance)
+    send_message = endpoint(calls.send_message)
+    send_text = endpoint(calls.send_text)
+    send_media = endpoint(calls.send_media)
+    send_bulk = endpoint(calls.send_bulk)
+    upload = endpoint(calls.upload)
+    get_message = endpoint(calls.get_message)
+    list_broadcasts = endpoint(calls.list_broadcasts)
+    get_broadcast = endpoint(calls.get_broadcast)
 
 
 class _ClientBase:
@@ -165,7 +133,7 @@ class _ClientBase:
         return run_call(call, self.limiter, self.settings)
 
 
-class WaslahClient(_ClientBase, SyncEndpoints):
+class WaslahClient(_ClientBase, Endpoints):
     """Blocking Waslah client (see :class:`_ClientBase` for the parameters).
 
     :param transport: an ``httpx`` transport, e.g. ``httpx.ASGITransport`` for in-process tests.
@@ -201,7 +169,7 @@ class WaslahClient(_ClientBase, SyncEndpoints):
         self.close()
 
 
-class AsyncWaslahClient(_ClientBase, AsyncEndpoints):
+class AsyncWaslahClient(_ClientBase, Endpoints):
     """Asyncio Waslah client; same parameters and methods as :class:`WaslahClient`, awaited."""
 
     def __init__(self, *, transport: AsyncTransport | None = None, **options: Any) -> None:

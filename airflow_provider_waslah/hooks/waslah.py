@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_waslah.client.client import AsyncEndpoints, AsyncWaslahClient, SyncEndpoints, WaslahClient
+from airflow_provider_waslah.client.client import AsyncWaslahClient, Endpoints, WaslahClient
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.ratelimit import PLAN_LIMITS
 
@@ -107,7 +107,7 @@ class _WaslahHookBase(BaseHook):
         return f"{type(self).__name__}(waslah_conn_id={self.waslah_conn_id!r})"
 
 
-class WaslahHook(_WaslahHookBase, SyncEndpoints):
+class WaslahHook(_WaslahHookBase, Endpoints):
     """Blocking access to Waslah through an Airflow connection.
 
     Every method of :class:`~airflow_provider_waslah.client.WaslahClient` is available here
@@ -156,7 +156,7 @@ class WaslahHook(_WaslahHookBase, SyncEndpoints):
         return True, summary
 
 
-class WaslahAsyncHook(_WaslahHookBase, AsyncEndpoints):
+class WaslahAsyncHook(_WaslahHookBase, Endpoints):
     """Asyncio access to Waslah through an Airflow connection, for triggers and async notifiers.
 
     Same methods as :class:`WaslahHook`, as coroutines. The connection is fetched asynchronously
