@@ -191,9 +191,7 @@ def _too_large() -> JSONResponse:
 
 
 async def _drop(send: Send) -> None:
-    await send(
-        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]}
-    )
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1024")]})
     raise DroppedConnection("connection dropped by an emulator fault")
 
 

@@ -83,9 +83,7 @@ class BackgroundWorkers:
         import httpx
 
         assert isinstance(client, httpx.Client)
-        headers = signed_headers(
-            delivery.secret, delivery.body, event=delivery.event, event_id=delivery.event_id
-        )
+        headers = signed_headers(delivery.secret, delivery.body, event=delivery.event, event_id=delivery.event_id)
         try:
             response = client.post(delivery.url, content=delivery.body, headers=headers)
         except httpx.HTTPError as exc:

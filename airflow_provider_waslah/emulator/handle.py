@@ -45,9 +45,7 @@ class EmulatorHandle:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         import httpx
 
-        response = httpx.request(
-            method, f"{self.origin}/_emulator/{path}", json=body, timeout=self.timeout
-        )
+        response = httpx.request(method, f"{self.origin}/_emulator/{path}", json=body, timeout=self.timeout)
         payload = response.json()
         if response.status_code >= 400:
             raise RuntimeError(f"emulator control API {method} {path} failed: {response.status_code} {payload}")
@@ -118,9 +116,7 @@ class EmulatorHandle:
 
     def airflow_connection(self, **extra: Any) -> str:
         """A JSON connection for ``AIRFLOW_CONN_WASLAH_DEFAULT`` pointing at this emulator."""
-        return json.dumps(
-            {"conn_type": "waslah", "host": self.base_url, "password": self.api_key, "extra": extra}
-        )
+        return json.dumps({"conn_type": "waslah", "host": self.base_url, "password": self.api_key, "extra": extra})
 
     def wait_until(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
         """Call ``predicate`` until it returns something truthy; return it, or raise ``TimeoutError``."""

@@ -65,9 +65,7 @@ class WebhookReceiver:
 
     def events(self, name: str | None = None) -> list[tuple[dict[str, str], bytes]]:
         with self.lock:
-            return [
-                (h, b) for h, b in self.received if name is None or h.get("X-Waslah-Event") == name
-            ]
+            return [(h, b) for h, b in self.received if name is None or h.get("X-Waslah-Event") == name]
 
     def close(self) -> None:
         self.server.shutdown()

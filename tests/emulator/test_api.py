@@ -17,8 +17,13 @@ def _extra_user(emu: EmulatorHandle, plan: str, key: str, scopes: list[str] | No
     emu.seed(
         users=[{"id": 2, "name": "Other", "email": "other@waslah.local", "plan": plan}],
         api_keys=[
-            {"key": key, "user_id": 2, "name": "Other key", "scopes": scopes or ["messages:send", "messages:read",
-                                                                                "instances:read"], **key_fields}
+            {
+                "key": key,
+                "user_id": 2,
+                "name": "Other key",
+                "scopes": scopes or ["messages:send", "messages:read", "instances:read"],
+                **key_fields,
+            }
         ],
         instances=[{"key": "other", "user_id": 2, "status": "connected", "phone_number": "6281100000009"}],
     )
@@ -115,8 +120,17 @@ def test_scheduled_at_needs_basic(waslah_emulator: EmulatorHandle) -> None:
 def test_instances(api: httpx.Client) -> None:
     data = api.get("/instances").json()["data"]
     assert {i["key"]: i["status"] for i in data} == {"demo": "connected", "offline": "disconnected"}
-    fields = {"id", "key", "name", "status", "phone_number", "connected_at", "last_seen_at", "created_at",
-              "disconnected_at"}
+    fields = {
+        "id",
+        "key",
+        "name",
+        "status",
+        "phone_number",
+        "connected_at",
+        "last_seen_at",
+        "created_at",
+        "disconnected_at",
+    }
     assert fields <= set(data[0])
     assert api.get("/instances/demo").json()["data"]["phone_number"] == "6281100000001"
     body = _error(api.get("/instances/nope"), 404, "instance_not_found")
@@ -142,17 +156,24 @@ def test_send_text_receipt(api: httpx.Client, waslah_emulator: EmulatorHandle) -
     assert data["scheduled_at"] is None
     assert data["check_status_url"] == f"{waslah_emulator.base_url}/messages/{data['id']}"
     assert datetime.fromisoformat(data["created_at"]).utcoffset() == timedelta(0)
-    assert set(data) == {"id", "status", "instance_key", "to", "preview", "scheduled_at", "check_status_url",
-                         "created_at"}
+    assert set(data) == {
+        "id",
+        "status",
+        "instance_key",
+        "to",
+        "preview",
+        "scheduled_at",
+        "check_status_url",
+        "created_at",
+    }
 
 
 def test_send_to_disconnected_instance_is_409(api: httpx.Client) -> None:
-    body = _error(api.post("/messages/text", json={**SEND_TEXT, "instance_key": "offline"}), 409,
-                  "instance_not_connected")
-    assert body["instance_status"] == "disconnected"
-    assert body["message"] == (
-        "Instance `offline` sedang `disconnected`. Hanya bisa kirim saat status `connected`."
+    body = _error(
+        api.post("/messages/text", json={**SEND_TEXT, "instance_key": "offline"}), 409, "instance_not_connected"
     )
+    assert body["instance_status"] == "disconnected"
+    assert body["message"] == ("Instance `offline` sedang `disconnected`. Hanya bisa kirim saat status `connected`.")
 
 
 def test_connecting_instance_is_409(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
@@ -191,8 +212,11 @@ def test_other_users_message_is_404(api: httpx.Client, waslah_emulator: Emulator
         ("/messages/text", {**SEND_TEXT, "to": "123@example.com"}, "to"),
         ("/messages/text", {**SEND_TEXT, "scheduled_at": "tomorrow"}, "scheduled_at"),
         ("/messages/text", {**SEND_TEXT, "scheduled_at": "2020-01-01T00:00:00+07:00"}, "scheduled_at"),
-        ("/messages/media", {**SEND_TEXT, "type": "image", "url": "https://e.com/a.jpg", "caption": "c" * 1025},
-         "caption"),
+        (
+            "/messages/media",
+            {**SEND_TEXT, "type": "image", "url": "https://e.com/a.jpg", "caption": "c" * 1025},
+            "caption",
+        ),
         ("/messages/media", {**SEND_TEXT, "type": "image", "url": "https://e.com/" + "a" * 2048}, "url"),
         ("/messages/media", {**SEND_TEXT, "type": "sticker", "url": "https://e.com/a.webp"}, "type"),
         ("/messages/media", {**SEND_TEXT, "type": "image", "url": "http://localhost/a.jpg"}, "url"),
@@ -231,11 +255,21 @@ def test_unified_routing_table(api: httpx.Client) -> None:
     assert image.status_code == 202
     assert image.json()["data"]["type"] == "image"
     assert image.json()["data"]["media_url"] == "https://picsum.photos/600/400"
-    alias = api.post("/messages", json={"instance_key": "demo", "to": "081234567890",
-                                        "media_url": "https://e.com/a.mp4", "caption": "Foto"})
+    alias = api.post(
+        "/messages",
+        json={"instance_key": "demo", "to": "081234567890", "media_url": "https://e.com/a.mp4", "caption": "Foto"},
+    )
     assert alias.json()["data"]["type"] == "image" and alias.json()["data"]["caption"] == "Foto"
-    doc = api.post("/messages", json={"instance_key": "demo", "to": "081234567890", "type": "document",
-                                      "url": "https://example.com/invoice.pdf", "filename": "Invoice.pdf"})
+    doc = api.post(
+        "/messages",
+        json={
+            "instance_key": "demo",
+            "to": "081234567890",
+            "type": "document",
+            "url": "https://example.com/invoice.pdf",
+            "filename": "Invoice.pdf",
+        },
+    )
     assert doc.status_code == 202 and doc.json()["data"]["type"] == "document"
     message = api.get(f"/messages/{doc.json()['data']['id']}").json()["data"]
     assert message["message_type"] == "document"
@@ -244,12 +278,24 @@ def test_unified_routing_table(api: httpx.Client) -> None:
 
 
 def test_media_receipt_fields(api: httpx.Client) -> None:
-    response = api.post("/messages/media", json={**SEND_TEXT, "type": "image", "url": "https://picsum.photos/600/400",
-                                                 "caption": "Foto promo bulan ini"})
+    response = api.post(
+        "/messages/media",
+        json={**SEND_TEXT, "type": "image", "url": "https://picsum.photos/600/400", "caption": "Foto promo bulan ini"},
+    )
     assert response.status_code == 202
     data = response.json()["data"]
-    assert set(data) == {"id", "status", "instance_key", "to", "type", "media_url", "caption", "scheduled_at",
-                         "check_status_url", "created_at"}
+    assert set(data) == {
+        "id",
+        "status",
+        "instance_key",
+        "to",
+        "type",
+        "media_url",
+        "caption",
+        "scheduled_at",
+        "check_status_url",
+        "created_at",
+    }
     assert data["caption"] == "Foto promo bulan ini"
 
 

@@ -30,9 +30,26 @@ def test_message_moves_pending_sent_delivered_read(api: httpx.Client, waslah_emu
     assert str(data["provider_message_id"]).startswith("BAE5")
     assert data["sent_at"] is not None and data["error_message"] is None
     assert data["direction"] == "outbound" and data["remote_jid"] == "6281234567890@s.whatsapp.net"
-    expected = {"id", "instance_key", "direction", "status", "message_type", "phone_number", "remote_jid", "body",
-                "media_url", "media_filename", "media_mime_type", "provider_message_id", "error_message", "sent_at",
-                "received_at", "scheduled_at", "created_at", "updated_at"}
+    expected = {
+        "id",
+        "instance_key",
+        "direction",
+        "status",
+        "message_type",
+        "phone_number",
+        "remote_jid",
+        "body",
+        "media_url",
+        "media_filename",
+        "media_mime_type",
+        "provider_message_id",
+        "error_message",
+        "sent_at",
+        "received_at",
+        "scheduled_at",
+        "created_at",
+        "updated_at",
+    }
     assert expected <= set(data)
 
 
@@ -63,9 +80,18 @@ def test_scheduled_message_waits_for_its_time(api: httpx.Client) -> None:
 
 def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
     recipients = ["0812-3456-7890", "+6281234567890", "6281234567891", "123", "not a number", "628999000111"]
-    response = api.post("/messages/bulk", json={"instance_key": "demo", "name": "Promo Akhir Bulan", "type": "text",
-                                                "text": "Halo, ada promo nih!", "recipients": recipients,
-                                                "delay_min_sec": 2, "delay_max_sec": 2})
+    response = api.post(
+        "/messages/bulk",
+        json={
+            "instance_key": "demo",
+            "name": "Promo Akhir Bulan",
+            "type": "text",
+            "text": "Halo, ada promo nih!",
+            "recipients": recipients,
+            "delay_min_sec": 2,
+            "delay_max_sec": 2,
+        },
+    )
     assert response.status_code == 202
     data = response.json()["data"]
     assert data["total"] == 3 and data["pending"] == 3 and data["sent"] == 0 and data["progress_percent"] == 0
@@ -94,11 +120,22 @@ def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah
 
 
 def test_broadcast_of_only_unreachable_numbers_fails(api: httpx.Client) -> None:
-    data = api.post("/messages/bulk", json={"instance_key": "demo", "type": "image", "url": "https://e.com/a.jpg",
-                                            "recipients": ["628999000111", "628999000222"],
-                                            "delay_min_sec": 0, "delay_max_sec": 0}).json()["data"]
-    final = wait_for(lambda: (b := api.get(f"/broadcasts/{data['id']}").json()["data"])["status"] != "queued"
-                     and b["pending"] == 0 and b)
+    data = api.post(
+        "/messages/bulk",
+        json={
+            "instance_key": "demo",
+            "type": "image",
+            "url": "https://e.com/a.jpg",
+            "recipients": ["628999000111", "628999000222"],
+            "delay_min_sec": 0,
+            "delay_max_sec": 0,
+        },
+    ).json()["data"]
+    final = wait_for(
+        lambda: (
+            (b := api.get(f"/broadcasts/{data['id']}").json()["data"])["status"] != "queued" and b["pending"] == 0 and b
+        )
+    )
     assert final["status"] == "failed" and final["failed"] == 2 and final["progress_percent"] == 100
 
 
@@ -122,8 +159,11 @@ def test_broadcast_rules(api: httpx.Client) -> None:
         assert field in response.json()["errors"], (change, response.text)
     response = api.post("/messages/bulk", json={**base, "recipients": ["123", "abc"]})
     assert response.status_code == 422
-    assert response.json() == {"ok": False, "error": "no_valid_recipients",
-                               "message": "Tidak ada nomor valid (minimal 8 digit, max 15 digit)."}
+    assert response.json() == {
+        "ok": False,
+        "error": "no_valid_recipients",
+        "message": "Tidak ada nomor valid (minimal 8 digit, max 15 digit).",
+    }
     offline = api.post("/messages/bulk", json={**base, "instance_key": "offline"})
     assert offline.status_code == 409
 
@@ -167,8 +207,9 @@ def test_upload_round_trip_and_media_send(api: httpx.Client, waslah_emulator: Em
     served = httpx.get(data["url"])
     assert served.status_code == 200 and served.content == content
     assert served.headers["content-type"] == "image/png"
-    sent = api.post("/messages/media", json={"instance_key": "demo", "to": "081234567890", "type": "image",
-                                             "url": data["url"]})
+    sent = api.post(
+        "/messages/media", json={"instance_key": "demo", "to": "081234567890", "type": "image", "url": data["url"]}
+    )
     assert sent.status_code == 202, sent.text
     message = api.get(f"/messages/{sent.json()['data']['id']}").json()["data"]
     assert message["media_url"] == data["url"] and message["media_mime_type"] == "image/png"
@@ -180,14 +221,20 @@ def test_upload_rules(api: httpx.Client) -> None:
     assert guessed.json()["data"]["mime_type"] == "application/pdf"
     foo = api.post("/uploads", files={"file": ("x.foo", b"abc", "application/x-foo")})
     assert foo.status_code == 422
-    assert foo.json() == {"ok": False, "error": "unsupported_media_type",
-                          "message": "MIME type `application/x-foo` tidak didukung. Cek dokumentasi untuk format "
-                                     "yang diterima.", "mime_type": "application/x-foo"}
+    assert foo.json() == {
+        "ok": False,
+        "error": "unsupported_media_type",
+        "message": "MIME type `application/x-foo` tidak didukung. Cek dokumentasi untuk format yang diterima.",
+        "mime_type": "application/x-foo",
+    }
     missing = api.post("/uploads", files={"other": ("a.txt", b"abc", "text/plain")})
     assert missing.status_code == 422
-    assert missing.json() == {"ok": False, "error": "validation_failed",
-                              "message": "File tidak valid: The file field is required.",
-                              "errors": {"file": ["The file field is required."]}}
+    assert missing.json() == {
+        "ok": False,
+        "error": "validation_failed",
+        "message": "File tidak valid: The file field is required.",
+        "errors": {"file": ["The file field is required."]},
+    }
     assert api.post("/uploads", json={"file": "x"}).json()["errors"] == {"file": ["The file field is required."]}
     big = api.post("/uploads", files={"file": ("big.txt", b"a" * (16 * 1024 * 1024 + 1), "text/plain")})
     assert big.status_code == 422 and "file" in big.json()["errors"]
