@@ -25,6 +25,19 @@ else:
 class WaslahError(_Base):
     """Base class of every error this provider raises."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other arguments than their message (field and rule, keyword-only
+        # method and path): rebuild from ``args`` and the attributes instead of calling __init__,
+        # so every error pickles (multiprocessing, executors, task results).
+        return (_rebuild_error, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild_error(cls: type[WaslahError], args: tuple[Any, ...], state: dict[str, Any]) -> WaslahError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class WaslahInvalidInputError(WaslahError, ValueError):
     """Input failed pre-flight validation; nothing was sent.
