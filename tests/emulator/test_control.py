@@ -64,6 +64,8 @@ def test_latency_fault(api: httpx.Client, waslah_emulator: EmulatorHandle) -> No
     with pytest.raises(httpx.ReadTimeout):
         api.get("/me", timeout=0.2)
     assert api.get("/me").status_code == 200
+    # The timed-out request is still answered by the server (after its latency) and logged.
+    wait_for(lambda: [r["status"] for r in waslah_emulator.requests()] == [200, 200])
 
 
 def test_request_log_and_ledger(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
