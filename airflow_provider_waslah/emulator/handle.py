@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from airflow_provider_waslah.emulator.models import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
+from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
 
 T = TypeVar("T")
 

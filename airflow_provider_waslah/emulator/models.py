@@ -30,12 +30,11 @@ from urllib.parse import urlsplit
 
 from airflow_provider_waslah.client import validation as v
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
 from airflow_provider_waslah.emulator.errors import EmulatorAPIError, field_sentence, validation_failed
 
 PLANS: tuple[str, ...] = ("free", "basic", "pro", "enterprise")
 ALL_SCOPES: tuple[str, ...] = ("messages:send", "messages:read", "instances:read", "instances:write")
-DEFAULT_API_KEY = "wsl_demo_0123456789abcdef"
-DEFAULT_INSTANCE_KEY = "demo"
 REST_FEATURE = "REST API access"
 SCHEDULE_FEATURE = "Schedule message"
 WEBHOOK_FEATURE = "Webhooks"

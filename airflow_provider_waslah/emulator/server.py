@@ -8,7 +8,8 @@ import time
 from types import TracebackType
 from typing import Any
 
-from airflow_provider_waslah.emulator.models import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY, EmulatorState
+from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
+from airflow_provider_waslah.emulator.models import EmulatorState
 
 
 class EmulatorServer:
