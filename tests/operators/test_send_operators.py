@@ -1,0 +1,188 @@
+"""The message operators in real DAGs (``dag.test()``) against the emulator over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.operators.conftest import api_requests, dag_source, numbers
+
+UNREACHABLE = "6289991234567"
+
+
+def test_text_media_unified_and_upload_in_one_dag(dag_runner: Any, emulator: Any, tmp_path: Path, capsys: Any) -> None:
+    invoice = tmp_path / "invoice-0042.pdf"
+    invoice.write_bytes(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n")
+    result = dag_runner.run(
+        "ops_all_kinds",
+        dag_source(
+            f"""
+with DAG("ops_all_kinds", schedule=None, start_date=datetime(2025, 1, 1)):
+    @task
+    def customers():
+        return [{{"phone": "0812-3456-7890", "name": "Ani"}}, {{"phone": "+62 813 1111 2222", "name": "Budi"}}]
+
+    rows = customers()
+    text = WaslahSendTextOperator(
+        task_id="text",
+        instance_key="demo",
+        to="{{{{ ti.xcom_pull('customers')[0]['phone'] }}}}",
+        text="Halo {{{{ ti.xcom_pull('customers')[0]['name'] }}}}, run {{{{ run_id }}}}",
+        wait_for="delivered",
+        poll_interval=0.05,
+    )
+    unified_text = WaslahSendMessageOperator(
+        task_id="unified_text", instance_key="demo", to=[{{"phone": "081311112222"}}], text="Plain via /messages"
+    )
+    unified_image = WaslahSendMessageOperator(
+        task_id="unified_image",
+        instance_key="demo",
+        to="6281311112222@s.whatsapp.net",
+        url="https://cdn.example.com/promo.png",
+        text="Promo!",
+    )
+    media_url = WaslahSendMediaOperator(
+        task_id="media_url",
+        instance_key="demo",
+        to="081311112222",
+        url="https://cdn.example.com/files/report.pdf",
+        caption="Laporan",
+    )
+    media_file = WaslahSendMediaOperator(
+        task_id="media_file",
+        instance_key="demo",
+        to="{{{{ ti.xcom_pull('customers')[1] }}}}",
+        recipient_key="phone",
+        file_path="{invoice}",
+        caption="Invoice {{{{ ds }}}}",
+        wait_for="sent",
+        poll_interval=0.05,
+    )
+    rows >> [text, media_file]
+"""
+        ),
+    )
+    assert result.state == "success", result.task_states()
+
+    text = result.xcom("text")
+    assert text["status"] in ("delivered", "read")
+    assert text["to"] == "6281234567890"
+    assert text["type"] == "text"
+    assert set(text) >= {"message_id", "status", "to", "check_status_url", "scheduled_at", "instance_key"}
+    assert text["check_status_url"].endswith(f"/messages/{text['message_id']}")
+
+    media_file = result.xcom("media_file")
+    assert media_file["type"] == "document"
+    assert media_file["status"] in ("sent", "delivered", "read")
+    assert media_file["media_url"].startswith(emulator.origin + "/storage/uploads/")
+
+    assert result.xcom("media_url")["type"] == "document"  # inferred from the URL's .pdf
+    assert result.xcom("unified_image")["type"] == "image"
+
+    ledger = emulator.ledger()
+    (ani,) = ledger["6281234567890"]
+    assert ani["type"] == "text"
+    assert ani["text"].startswith("Halo Ani, run manual__")
+    (plain,) = (entry for entry in ledger["6281311112222"] if entry["type"] == "text")
+    assert plain["text"] == "Plain via /messages"
+    # A full JID is kept as given, so Waslah's ledger files it under the JID.
+    (image,) = ledger["6281311112222@s.whatsapp.net"]
+    assert (image["type"], image["media_url"], image["caption"]) == (
+        "image",
+        "https://cdn.example.com/promo.png",
+        "Promo!",
+    )
+    documents = [entry for entry in ledger["6281311112222"] if entry["type"] == "document"]
+    assert {doc["media_url"] for doc in documents} == {
+        "https://cdn.example.com/files/report.pdf",
+        media_file["media_url"],
+    }
+    uploaded = next(doc for doc in documents if doc["media_url"] == media_file["media_url"])
+    assert uploaded["filename"] == "invoice-0042.pdf"
+    assert uploaded["caption"].startswith("Invoice 20")
+    assert len(ledger["6281311112222"]) == 3
+
+    out = capsys.readouterr().out
+    assert f"Queued text message {text['message_id']} to 62812****7890 (pending)" in out
+    assert "Uploaded " in out and "invoice-0042.pdf" in out
+    assert emulator.api_key not in out
+
+
+def test_wait_in_worker_fails_with_the_error_message(dag_runner: Any, emulator: Any, capsys: Any) -> None:
+    result = dag_runner.run(
+        "ops_wait_failed",
+        dag_source(
+            f"""
+with DAG("ops_wait_failed", schedule=None, start_date=datetime(2025, 1, 1),
+         default_args={{"retries": 2, "retry_delay": timedelta(0)}}):
+    WaslahSendTextOperator(
+        task_id="unreachable", instance_key="demo", to="{UNREACHABLE}", text="Halo", wait_for="delivered",
+        poll_interval=0.05,
+    )
+"""
+        ),
+    )
+    assert result.task_states() == {"unreachable": ["failed"]}
+    (entry,) = emulator.ledger()[UNREACHABLE]
+    assert entry["status"] == "failed" and entry["error_message"]
+    out = capsys.readouterr().out
+    assert entry["error_message"] in out
+    # A failed message is final: the task is not retried (a retry would send it again).
+    sends = [r for r in api_requests(emulator) if r["method"] == "POST"]
+    assert len(sends) == 1
+
+
+def test_wait_timeout_does_not_retry_the_send(dag_runner: Any, emulator: Any, capsys: Any) -> None:
+    emulator.seed(lifecycle={"sent": 1.0, "delivered": 100000.0, "read": 200000.0, "broadcast_start": 1.0})
+    result = dag_runner.run(
+        "ops_wait_timeout",
+        dag_source(
+            """
+with DAG("ops_wait_timeout", schedule=None, start_date=datetime(2025, 1, 1),
+         default_args={"retries": 2, "retry_delay": timedelta(0)}):
+    WaslahSendTextOperator(
+        task_id="slow", instance_key="demo", to="081234567890", text="Halo", wait_for="read",
+        poll_interval=0.05, wait_timeout=0.5,
+    )
+"""
+        ),
+    )
+    assert result.task_states() == {"slow": ["failed"]}
+    assert len(emulator.ledger()["6281234567890"]) == 1
+    out = capsys.readouterr().out
+    assert "did not reach 'read' within 0.5 s" in out
+    assert "not retried" in out
+
+
+def test_mapping_250_personalised_rows_and_expand_to(dag_runner: Any, emulator: Any) -> None:
+    result = dag_runner.run(
+        "ops_mapped",
+        dag_source(
+            """
+with DAG("ops_mapped", schedule=None, start_date=datetime(2025, 1, 1)):
+    @task
+    def rows():
+        return [
+            {"to": f"6281300{i:06d}", "text": f"Halo pelanggan #{i}, tagihan Anda Rp{i * 1000}"} for i in range(250)
+        ]
+
+    WaslahSendTextOperator.partial(task_id="personal", instance_key="demo").expand_kwargs(rows())
+    WaslahSendTextOperator.partial(task_id="same_text", instance_key="demo", text="Server maintenance tonight").expand(
+        to=["081400000001", "081400000002", "081400000003"]
+    )
+"""
+        ),
+    )
+    assert result.state == "success"
+    states = result.task_states()
+    assert states["personal"] == ["success"] * 250 and states["same_text"] == ["success"] * 3
+
+    ledger = emulator.ledger()
+    expected = numbers(250)
+    assert all(len(ledger[number]) == 1 for number in expected)
+    for index, number in enumerate(expected):
+        assert ledger[number][0]["text"] == f"Halo pelanggan #{index}, tagihan Anda Rp{index * 1000}"
+    for number in ("6281400000001", "6281400000002", "6281400000003"):
+        assert [entry["text"] for entry in ledger[number]] == ["Server maintenance tonight"]
+    assert len(ledger) == 253
+    assert result.xcom("personal", map_index=249)["to"] == expected[249]
