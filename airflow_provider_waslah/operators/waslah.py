@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 
 MESSAGE_WAIT_TARGETS: tuple[str, ...] = ("sent", "delivered", "read")
 BROADCAST_WAIT_TARGETS: tuple[str, ...] = ("completed",)
+#: XCom key holding what was sent while the task waits deferred.
+SENT_XCOM_KEY = "waslah_sent"
 #: Shown in broadcast names; the hash of the task instance's identity follows it.
 _NAME_MARK = "af"
 
@@ -133,17 +135,17 @@ class _WaslahSendOperator(BaseOperator):
         if self.wait_for is None:
             return result
         if self.deferrable:
+            # Kept as an XCom rather than in defer(kwargs=...): XComs survive the deferral, and
+            # dag.test() replaces the kwargs with the event when it runs the trigger in-process.
+            context["ti"].xcom_push(key=SENT_XCOM_KEY, value=result)
             self.defer(
                 trigger=self._trigger(result),
                 method_name="execute_complete",
-                kwargs={"result": result},
                 timeout=timedelta(seconds=self.wait_timeout) if self.wait_timeout else None,
             )
         return self._wait_in_worker(result)
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], result: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on a ``failed``/``error`` event, else return the updated XCom."""
         status = event.get("status")
         text = str(event.get("message") or f"the trigger ended with status {status!r}")
@@ -152,14 +154,22 @@ class _WaslahSendOperator(BaseOperator):
         if status != "success":
             raise self._after_send_error(f"Waiting for {self.wait_for!r} stopped: {text}")
         self.log.info("%s", text)
-        return self._apply_event(dict(result or {}), event)
+        return self._apply_event(self._sent_result(context), event)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except TaskDeferralTimeout:
-            result = (next_kwargs or {}).get("result") or {}
-            raise self._after_send_error(self._timeout_text(result)) from None
+            raise self._after_send_error(self._timeout_text(self._sent_result(context))) from None
+
+    @staticmethod
+    def _sent_result(context: Context) -> dict[str, Any]:
+        """The XCom dict :meth:`execute` saved before deferring."""
+        ti = context["ti"]
+        saved = ti.xcom_pull(task_ids=ti.task_id, key=SENT_XCOM_KEY, map_indexes=ti.map_index)
+        if not isinstance(saved, dict):
+            raise AirflowException(f"The send's result (XCom {SENT_XCOM_KEY!r}) is missing; cannot resume the wait")
+        return dict(saved)
 
     def _wait_in_worker(self, result: dict[str, Any]) -> dict[str, Any]:
         deadline = None if self.wait_timeout is None else time.monotonic() + self.wait_timeout
