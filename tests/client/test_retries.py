@@ -46,22 +46,48 @@ class Script:
         return httpx.Response(status, json={"ok": False, "error": None, "message": "nope"}, headers=headers)
 
 
+class FakeTime:
+    """A monotonic clock that only the client's sleeps move; each sleep is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 10_000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the client's sleeps instead of sleeping."""
-    recorded: list[float] = []
-    monkeypatch.setattr("airflow_provider_waslah.client.client.time.sleep", recorded.append)
-    return recorded
+def fake_time(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    fake = FakeTime()
+    monkeypatch.setattr("airflow_provider_waslah.client.client.time.sleep", fake.sleep)
+    return fake
 
 
-def mock_client(script: Script, **options: Any) -> WaslahClient:
-    options.setdefault("max_retries", 3)
-    return WaslahClient(
-        api_key="wsl_test_key_123456",
-        base_url="https://waslah.test/api/v1",
-        transport=httpx.MockTransport(script),
-        **options,
-    )
+@pytest.fixture
+def sleeps(fake_time: FakeTime) -> list[float]:
+    """The client's sleeps, recorded instead of slept (the limiter's clock follows them)."""
+    return fake_time.sleeps
+
+
+@pytest.fixture
+def mock_client(fake_time: FakeTime) -> Any:
+    def make(script: Script, **options: Any) -> WaslahClient:
+        options.setdefault("max_retries", 3)
+        client = WaslahClient(
+            api_key="wsl_test_key_123456",
+            base_url="https://waslah.test/api/v1",
+            transport=httpx.MockTransport(script),
+            **options,
+        )
+        client.limiter._clock = fake_time
+        return client
+
+    return make
 
 
 def http_date(seconds_from_now: float) -> str:
@@ -94,6 +120,7 @@ RETRY_AFTER_TABLE = [
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_retry_after_table(
     sleeps: list[float],
+    mock_client: Any,
     method: str,
     header: str | None,
     requests: int,
@@ -117,7 +144,7 @@ def test_retry_after_table(
         assert sum(sleeps) == pytest.approx(slept, abs=1.5)
 
 
-def test_429_forever_gives_up_after_max_retries(sleeps: list[float]) -> None:
+def test_429_forever_gives_up_after_max_retries(sleeps: list[float], mock_client: Any) -> None:
     script = Script((429, {"Retry-After": "1"}))
     with pytest.raises(e.WaslahRateLimitError) as caught:
         mock_client(script, max_retries=2).send_text(**MSG)
@@ -126,11 +153,12 @@ def test_429_forever_gives_up_after_max_retries(sleeps: list[float]) -> None:
     assert sleeps == pytest.approx([1.0, 1.0], abs=0.1)
 
 
-def test_a_429_stops_other_callers_sharing_the_key(sleeps: list[float]) -> None:
+def test_a_429_stops_other_callers_sharing_the_key(sleeps: list[float], mock_client: Any) -> None:
     """After a 429 the shared limiter makes the next call (another hook, same key) wait too."""
-    first = mock_client(Script((429, {"Retry-After": "30"}), 200))
-    first.get_me()
-    sleeps.clear()
+    first = mock_client(Script((429, {"Retry-After": "30"})), max_retries=0)
+    with pytest.raises(e.WaslahRateLimitError):
+        first.get_me()
+    assert sleeps == []
     second = mock_client(Script(200))
     assert second.limiter is first.limiter
     second.get_me()
@@ -169,7 +197,12 @@ STATUS_TABLE = [
     ("method", "answers", "requests", "raises"), [row[1:] for row in STATUS_TABLE], ids=[row[0] for row in STATUS_TABLE]
 )
 def test_status_table(
-    sleeps: list[float], method: str, answers: list[Any], requests: int, raises: type[Exception] | None
+    sleeps: list[float],
+    mock_client: Any,
+    method: str,
+    answers: list[Any],
+    requests: int,
+    raises: type[Exception] | None,
 ) -> None:
     script = Script(*answers, body=ME if method == "GET" else RECEIPT)
     client = mock_client(script)

@@ -1,0 +1,190 @@
+"""The API key and the webhook secret never appear in logs, reprs, exception text, pickles or XCom values."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pickle
+import socket
+import traceback
+from typing import Any
+
+import pytest
+
+from airflow_provider_waslah.client import errors as e
+from airflow_provider_waslah.client import ratelimit
+from airflow_provider_waslah.client.calls import Call
+from airflow_provider_waslah.client.client import AsyncWaslahClient, WaslahClient
+from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
+from airflow_provider_waslah.webhooks import WebhookVerificationError, signed_headers, verify_signature
+from tests.client.conftest import fast, fresh_limiters  # noqa: F401  (autouse fixture)
+
+KEY = "wsl_SECRETKEY_9f8e7d6c5b4a3210"
+WRONG_KEY = "wsl_WRONGKEY_1a2b3c4d5e6f7890"
+WEBHOOK_SECRET = "whsec_TOPSECRET_0a1b2c3d4e5f"
+#: Waslah shows a key's first 12 characters as its ``prefix``; the rest must never show.
+SECRETS = (KEY, KEY[12:], WRONG_KEY, WRONG_KEY[12:], WEBHOOK_SECRET)
+
+
+def leaks(text: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in text]
+
+
+def exception_texts(error: BaseException) -> list[str]:
+    return [
+        str(error),
+        repr(error),
+        repr(error.args),
+        "".join(traceback.format_exception(error)),
+        pickle.dumps(error).decode("latin-1"),
+        repr(getattr(error, "__dict__", {})),
+    ]
+
+
+@pytest.fixture
+def secret_emulator(waslah_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    waslah_emulator.seed(api_keys=[{"key": KEY, "user_id": 1, "name": "Secret key"}])
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WASLAH_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "waslah",
+                "host": waslah_emulator.base_url,
+                "password": KEY,
+                "extra": {"webhook_secret": WEBHOOK_SECRET, "max_retries": 2},
+            }
+        ),
+    )
+    return waslah_emulator
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_no_secret_in_logs_reprs_errors_or_xcom(
+    secret_emulator: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "airflow_provider_waslah", "airflow"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    hook = WaslahHook()
+    fast(hook.client)
+    texts: list[str] = [
+        repr(hook),
+        repr(hook.client),
+        repr(vars(hook)),
+        repr(vars(hook.client)),
+        repr(hook.client.limiter),
+    ]
+    assert hook.webhook_secret == WEBHOOK_SECRET
+
+    # Successful sends and reads; their XCom-shaped dumps.
+    receipt = hook.send_text(instance_key="demo", to="081234567890", text="Halo")
+    me = hook.get_me()
+    texts += [json.dumps(receipt.model_dump(mode="json")), json.dumps(me.model_dump(mode="json")), repr(me)]
+    assert me.api_key.prefix == KEY[:12]
+
+    # Retries (engine down, then up; reads failing with 500s) and every error class the API can answer.
+    secret_emulator.add_fault(route="POST /api/v1/messages/text", status=502, count=1)
+    hook.send_text(instance_key="demo", to="081234567890", text="Lagi")
+    secret_emulator.add_fault(route="GET /api/v1/instances", status=500, count=10)
+    failures: list[BaseException] = []
+    for action in (
+        lambda: hook.list_instances(),
+        lambda: hook.send_text(instance_key="offline", to="081234567890", text="x"),
+        lambda: hook.get_instance("missing"),
+        lambda: hook.get_message(424242),
+        lambda: hook.client.call(
+            Call("POST", "/messages/text", lambda d: d, json={"instance_key": "demo"}, is_send=True)
+        ),
+        lambda: hook.client.call(
+            Call("POST", "/uploads", lambda d: d, files={"file": ("a", b"x", "x/y")}, is_send=True)
+        ),
+        lambda: hook.send_text(instance_key="demo", to="1", text="x"),
+    ):
+        with pytest.raises(e.WaslahError) as caught:
+            action()
+        failures.append(caught.value)
+    secret_emulator.add_fault(route="POST /api/v1/messages/text", lose_response=True, count=1)
+    with pytest.raises(e.WaslahSendOutcomeUnknownError) as unknown:
+        hook.send_text(instance_key="demo", to="081234567890", text="Hilang")
+    failures.append(unknown.value)
+
+    # A wrong key (401), a connection refused, a plan gate, a 429 over the cap.
+    with fast(WaslahClient(api_key=WRONG_KEY, base_url=secret_emulator.base_url)) as wrong:
+        with pytest.raises(e.WaslahUnauthorizedError) as unauthorized:
+            wrong.get_me()
+        texts.append(repr(wrong))
+    failures.append(unauthorized.value)
+    down = fast(WaslahClient(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/api/v1", max_retries=1))
+    with down, pytest.raises(e.WaslahConnectionError) as refused:
+        down.send_text(instance_key="demo", to="081234567890", text="x")
+    failures.append(refused.value)
+    texts.append(hook.test_connection()[1])
+    # The key's budget is already spent on the server; a fresh limiter (another process) learns it from a 429.
+    secret_emulator.seed(plan_limits={"pro": 1})
+    ratelimit._registry.clear()
+    limited = fast(WaslahClient(api_key=KEY, base_url=secret_emulator.base_url, max_retry_wait=1))
+    with limited, pytest.raises(e.WaslahRateLimitError) as limited_error:
+        limited.get_me()
+    failures.append(limited_error.value)
+
+    assert {type(f).__name__ for f in failures} >= {
+        "WaslahServerError", "WaslahInstanceNotConnectedError", "WaslahInstanceNotFoundError", "WaslahNotFoundError",
+        "WaslahValidationError", "WaslahUnsupportedMediaTypeError", "WaslahInvalidInputError",
+        "WaslahSendOutcomeUnknownError", "WaslahUnauthorizedError", "WaslahConnectionError", "WaslahRateLimitError",
+    }  # fmt: skip
+    for failure in failures:
+        texts += exception_texts(failure)
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [str(record.args) for record in caplog.records]
+    texts.append(caplog.text)
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+
+    assert any("HTTP Request: POST" in record.getMessage() for record in caplog.records)  # httpx logged
+    assert any(record.name.startswith("httpcore") for record in caplog.records)  # httpcore logged at DEBUG
+    assert any("retry 1 of 2" in record.getMessage() for record in caplog.records)  # our retries logged
+    assert [leak for text in texts for leak in leaks(text)] == []
+
+
+async def test_no_secret_in_the_async_path(secret_emulator: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    hook = WaslahAsyncHook()
+    client = await hook.get_async_conn()
+    fast(client)
+    texts = [repr(hook), repr(client), repr(vars(client))]
+    await hook.send_text(instance_key="demo", to="081234567890", text="Halo")
+    secret_emulator.add_fault(route="GET /api/v1/me", status=500, count=10)
+    with pytest.raises(e.WaslahServerError) as caught:
+        await hook.get_me()
+    texts += exception_texts(caught.value)
+    async with AsyncWaslahClient(api_key=WRONG_KEY, base_url=secret_emulator.base_url) as wrong:
+        with pytest.raises(e.WaslahUnauthorizedError) as unauthorized:
+            await wrong.list_broadcasts()
+    texts += exception_texts(unauthorized.value)
+    await hook.aclose()
+    await asyncio.sleep(0)
+    texts.append(caplog.text)
+    assert [leak for text in texts for leak in leaks(text)] == []
+
+
+def test_no_webhook_secret_in_verification_results_or_failures() -> None:
+    body = b'{"event": "message.received", "data": {"from": "6281234567890"}}'
+    headers = signed_headers(WEBHOOK_SECRET, body, event="message.received", event_id="evt-1")
+    event = verify_signature(body, headers, WEBHOOK_SECRET)
+    texts = [repr(event), repr(headers)]
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_signature(body + b" ", headers, WEBHOOK_SECRET)
+    texts += exception_texts(caught.value)
+    assert [leak for text in texts for leak in leaks(text)] == []
+
+
+def test_a_client_without_a_key_says_where_to_put_it() -> None:
+    with pytest.raises(e.WaslahInvalidInputError, match="the connection's Password field"):
+        WaslahClient(api_key="")
