@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.operators.conftest import api_requests, dag_source, numbers
+from tests.operators.support import api_requests, dag_source, numbers
 
 
 def test_bad_input_fails_before_any_request(dag_runner: Any, emulator: Any, tmp_path: Path, capsys: Any) -> None:

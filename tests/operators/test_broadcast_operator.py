@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_waslah.operators.waslah import broadcast_chunk_name
-from tests.operators.conftest import api_requests, dag_source, numbers
+from tests.operators.support import api_requests, dag_source, numbers
 
 BULK_ROUTE = "POST /api/v1/messages/bulk"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.operators.conftest import dag_source, numbers
+from tests.operators.support import dag_source, numbers
 
 UNREACHABLE = "6289991234567"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.operators.conftest import api_requests, dag_source, numbers
+from tests.operators.support import api_requests, dag_source, numbers
 
 UNREACHABLE = "6289991234567"
 

@@ -1,0 +1,56 @@
+"""Shared by the operator and notifier tests: a fresh API key per test, DAG source helpers."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from airflow_provider_waslah.emulator.models import ALL_SCOPES
+
+#: Imports every test DAG starts with.
+DAG_HEADER = """
+from datetime import datetime, timedelta, timezone
+from airflow.sdk import DAG, task
+from airflow_provider_waslah.operators.waslah import (
+    WaslahBroadcastOperator,
+    WaslahSendMediaOperator,
+    WaslahSendMessageOperator,
+    WaslahSendTextOperator,
+)
+from airflow_provider_waslah.notifications.waslah import WaslahNotifier, send_waslah_notification
+"""
+
+
+def dag_source(body: str) -> str:
+    """A DAG file: the shared imports, then ``body`` (already dedented)."""
+    return DAG_HEADER + body
+
+
+def numbers(count: int, prefix: str = "6281300") -> list[str]:
+    """``count`` distinct reachable numbers in Waslah's ``62…`` form."""
+    return [f"{prefix}{index:06d}" for index in range(count)]
+
+
+@pytest.fixture
+def emulator(waslah_emulator: Any, dag_runner: Any) -> Any:
+    """The emulator with a fresh Pro API key that the DAG runner's ``waslah_default`` uses.
+
+    The client's rate limiter is shared per (base URL, key) in the process; a key per test keeps
+    one test's request budget from slowing the next.
+    """
+    from airflow_provider_waslah.emulator import EmulatorHandle
+
+    key = f"wsl_{uuid.uuid4().hex}"
+    waslah_emulator.seed(
+        api_keys=[{"id": 2000 + uuid.uuid4().int % 10**6, "key": key, "user_id": 1, "scopes": list(ALL_SCOPES)}]
+    )
+    handle = EmulatorHandle(waslah_emulator.origin, api_key=key, instance_key=waslah_emulator.instance_key)
+    dag_runner.connection = handle.airflow_connection()
+    return handle
+
+
+def api_requests(emulator: Any) -> list[dict[str, Any]]:
+    """The API requests the emulator received (the control API is not logged)."""
+    return [entry for entry in emulator.requests() if "/api/v1/" in str(entry.get("path", ""))]
