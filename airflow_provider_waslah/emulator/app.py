@@ -1,4 +1,4 @@
-"""Thin ASGI routes over :class:`~airflow_provider_waslah.emulator.models.EmulatorState`.
+"""Thin ASGI routes over :class:`~airflow_provider_waslah.emulator.state.EmulatorState`.
 
 ``create_app()`` returns a FastAPI app serving the Waslah REST API under ``/api/v1``, uploaded
 files under ``/storage/uploads/...`` and the control API under ``/_emulator/``.
@@ -33,13 +33,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from airflow_provider_waslah.emulator.background import BackgroundWorkers
+from airflow_provider_waslah.emulator.body import parse_json_object
+from airflow_provider_waslah.emulator.entities import AuthContext
 from airflow_provider_waslah.emulator.errors import EmulatorAPIError, validation_failed
-from airflow_provider_waslah.emulator.models import (
-    REST_FEATURE,
-    AuthContext,
-    EmulatorState,
-    parse_json_object,
-)
+from airflow_provider_waslah.emulator.plans import REST_FEATURE
+from airflow_provider_waslah.emulator.state import EmulatorState
 
 #: Request bodies larger than this get a 413 (uploads are limited to 16 MB by the API rules).
 MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -321,25 +319,20 @@ def create_app(
     async def get_instance(request: Request, key: str) -> Response:
         return ok(emulator.get_instance(auth(request, "instances:read"), key))
 
-    @app.post(f"{API_PREFIX}/messages")
-    async def send_message(request: Request) -> Response:
-        ctx = auth(request, "messages:send")
-        return ok(emulator.send_unified(ctx, await json_body(request), _origin(request)), 202)
+    def send_route(send: Callable[[AuthContext, dict[str, Any], str], dict[str, Any]]) -> Callable[..., Any]:
+        async def route(request: Request) -> Response:
+            ctx = auth(request, "messages:send")
+            return ok(send(ctx, await json_body(request), _origin(request)), 202)
 
-    @app.post(f"{API_PREFIX}/messages/text")
-    async def send_text(request: Request) -> Response:
-        ctx = auth(request, "messages:send")
-        return ok(emulator.send_text(ctx, await json_body(request), _origin(request)), 202)
+        return route
 
-    @app.post(f"{API_PREFIX}/messages/media")
-    async def send_media(request: Request) -> Response:
-        ctx = auth(request, "messages:send")
-        return ok(emulator.send_media(ctx, await json_body(request), _origin(request)), 202)
-
-    @app.post(f"{API_PREFIX}/messages/bulk")
-    async def send_bulk(request: Request) -> Response:
-        ctx = auth(request, "messages:send")
-        return ok(emulator.send_bulk(ctx, await json_body(request), _origin(request)), 202)
+    for path, name, send in (
+        ("messages", "send_message", emulator.send_unified),
+        ("messages/text", "send_text", emulator.send_text),
+        ("messages/media", "send_media", emulator.send_media),
+        ("messages/bulk", "send_bulk", emulator.send_bulk),
+    ):
+        app.post(f"{API_PREFIX}/{path}", name=name)(send_route(send))
 
     @app.post(f"{API_PREFIX}/uploads")
     async def upload(request: Request) -> Response:
@@ -381,10 +374,6 @@ def create_app(
         return Response(stored.data, media_type=stored.mime_type)
 
     # ---------------------------------------------------------------- control API
-    async def control_body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        return parse_json_object(raw)
-
     @app.post(f"{CONTROL_PREFIX}/reset")
     async def control_reset() -> Response:
         emulator.reset()
@@ -392,7 +381,7 @@ def create_app(
 
     @app.post(f"{CONTROL_PREFIX}/seed")
     async def control_seed(request: Request) -> Response:
-        return ok(emulator.seed(await control_body(request)))
+        return ok(emulator.seed(await json_body(request)))
 
     @app.get(f"{CONTROL_PREFIX}/seed")
     async def control_get_seed() -> Response:
@@ -403,12 +392,11 @@ def create_app(
 
     @app.post(f"{CONTROL_PREFIX}/faults")
     async def control_add_fault(request: Request) -> Response:
-        return ok(emulator.add_fault(await control_body(request)), 201)
+        return ok(emulator.add_fault(await json_body(request)), 201)
 
     @app.get(f"{CONTROL_PREFIX}/faults")
     async def control_list_faults() -> Response:
-        with emulator.lock:
-            return ok([f.to_api() for f in emulator.faults])
+        return ok(emulator.list_faults())
 
     @app.delete(f"{CONTROL_PREFIX}/faults")
     async def control_clear_faults() -> Response:
@@ -417,11 +405,11 @@ def create_app(
 
     @app.post(f"{CONTROL_PREFIX}/webhooks")
     async def control_webhooks(request: Request) -> Response:
-        return ok(emulator.register_webhook(await control_body(request)), 201)
+        return ok(emulator.register_webhook(await json_body(request)), 201)
 
     @app.post(f"{CONTROL_PREFIX}/inbound")
     async def control_inbound(request: Request) -> Response:
-        return ok(emulator.inbound(await control_body(request)), 201)
+        return ok(emulator.inbound(await json_body(request)), 201)
 
     @app.get(f"{CONTROL_PREFIX}/requests")
     async def control_requests() -> Response:

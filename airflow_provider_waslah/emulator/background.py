@@ -8,7 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
-from airflow_provider_waslah.emulator.models import Delivery, EmulatorState
+from airflow_provider_waslah.emulator.entities import Delivery
+from airflow_provider_waslah.emulator.state import EmulatorState
 from airflow_provider_waslah.webhooks import signed_headers
 
 _MAX_SLEEP = 0.25

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
-from airflow_provider_waslah.emulator.models import EmulatorState
+from airflow_provider_waslah.emulator.state import EmulatorState
 
 
 class EmulatorServer:
