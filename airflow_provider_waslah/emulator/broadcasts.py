@@ -13,10 +13,42 @@ from airflow_provider_waslah.emulator.messaging import Messaging
 MAX_BROADCASTS_LISTED = 50
 
 
+def _check_recipients(errors: FieldErrors, recipients: object) -> list[Any] | None:
+    """The ``recipients`` array: present, a list, 1 to ``MAX_BROADCAST_RECIPIENTS`` items (numbers unchecked)."""
+    if recipients is None:
+        errors.add("recipients", "is required")
+    elif not isinstance(recipients, list):
+        errors.add("recipients", f"must be an array, got {type(recipients).__name__}")
+    elif not recipients:
+        errors.add("recipients", "is required")
+    elif len(recipients) > v.MAX_BROADCAST_RECIPIENTS:
+        errors.add(
+            "recipients",
+            f"must not have more than {v.MAX_BROADCAST_RECIPIENTS} items, got {len(recipients)}",
+        )
+    else:
+        return recipients
+    return None
+
+
+def _check_delays(errors: FieldErrors, low_raw: object, high_raw: object) -> tuple[int, int] | None:
+    """``(delay_min_sec, delay_max_sec)`` between messages; defaults 3 and ``max(8, min)``."""
+    delays = errors.run(v.check_delays, low_raw, None)
+    if delays is None:
+        return None
+    low = delays[0] if delays[0] is not None else 3
+    default_high = max(8, low)
+    delays = errors.run(v.check_delays, low, high_raw if high_raw is not None else default_high)
+    if delays is None:
+        return None
+    return int(delays[0] or 0), int(delays[1] or 0)
+
+
 class Broadcasts(Messaging):
     """Bulk sends and their progress, counted from the status of their messages."""
 
     def _broadcast_api(self, broadcast: Broadcast, origin: str, now: float) -> dict[str, Any]:
+        """The broadcast as ``GET /broadcasts/{id}`` shows it at ``now`` (counts from its messages)."""
         messages = [self.messages[i] for i in broadcast.message_ids]
         statuses = [m.status_at(now) for m in messages]
         failed = statuses.count("failed")
@@ -73,18 +105,7 @@ class Broadcasts(Messaging):
         errors = FieldErrors()
         with self.lock:
             instance_key = errors.required(body, "instance_key", v.check_instance_key)
-            recipients = body.get("recipients")
-            if recipients is None:
-                errors.add("recipients", "is required")
-            elif not isinstance(recipients, list):
-                errors.add("recipients", f"must be an array, got {type(recipients).__name__}")
-            elif not recipients:
-                errors.add("recipients", "is required")
-            elif len(recipients) > v.MAX_BROADCAST_RECIPIENTS:
-                errors.add(
-                    "recipients",
-                    f"must not have more than {v.MAX_BROADCAST_RECIPIENTS} items, got {len(recipients)}",
-                )
+            recipients = _check_recipients(errors, body.get("recipients"))
             name = errors.run(v.check_text, body.get("name"), "name", v.MAX_BROADCAST_NAME, False)
             message_type = body.get("type")
             errors.media_type(message_type, v.BROADCAST_TYPES)
@@ -94,15 +115,10 @@ class Broadcasts(Messaging):
             elif message_type in v.MEDIA_TYPES:
                 url = errors.media_url(body, origin)
             caption, filename, mimetype = errors.media_extras(body)
-            low_raw, high_raw = body.get("delay_min_sec"), body.get("delay_max_sec")
-            delays = errors.run(v.check_delays, low_raw, None)
-            if delays is not None:
-                low = delays[0] if delays[0] is not None else 3
-                default_high = max(8, low)
-                delays = errors.run(v.check_delays, low, high_raw if high_raw is not None else default_high)
+            delays = _check_delays(errors, body.get("delay_min_sec"), body.get("delay_max_sec"))
             errors.raise_if_any()
-            assert delays is not None and isinstance(recipients, list) and isinstance(message_type, str)
-            low_delay, high_delay = int(delays[0] or 0), int(delays[1] or 0)
+            assert delays is not None and recipients is not None and isinstance(message_type, str)
+            low_delay, high_delay = delays
             instance = self.connected_instance(ctx, instance_key)
             valid, _invalid = v.normalize_recipients(recipients)
             if not valid:
