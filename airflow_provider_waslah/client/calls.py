@@ -283,6 +283,8 @@ def get_broadcast(broadcast_id: int) -> Call[Broadcast]:
 
 
 def _positive_id(value: object, field: str) -> int:
+    if isinstance(value, float) and not value.is_integer():  # int() would truncate 1.9 to message 1
+        raise WaslahInvalidInputError(field, f"must be an integer id, got {value!r}")
     try:
         number = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
