@@ -164,6 +164,7 @@ BAD_INPUTS = [
     # ids
     ("message-id-zero", lambda c: c.get_message(0), "message_id", "must be a positive integer id, got 0"),
     ("message-id-text", lambda c: c.get_message("abc"), "message_id", "must be an integer id, got 'abc'"),
+    ("message-id-float", lambda c: c.get_message(1.9), "message_id", "must be an integer id, got 1.9"),
     ("broadcast-id-bool", lambda c: c.get_broadcast(True), "broadcast_id", "must be a positive integer id, got True"),
     ("instance-key-slash", lambda c: c.get_instance("../me"), "instance_key", "letters, digits"),
 ]
