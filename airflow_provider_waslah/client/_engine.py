@@ -180,8 +180,7 @@ def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generat
     """Drive one API call to its parsed result, yielding the sleeps and sends it needs."""
     attempt = 0
     while True:
-        wait = limiter.reserve()
-        if wait > 0:
+        while (wait := limiter.acquire()) > 0:
             yield Sleep(wait)
         outcome = yield Send(call)
         retry_in: float | None

@@ -8,10 +8,10 @@ once the budget is spent, a small margin after the old one ends. It tightens the
 ``Remaining`` (another process may share the key), resizes from ``Limit``, moves the window end
 to ``Reset`` when the server sends it, and stops everyone for ``Retry-After`` after a 429.
 
-One limiter exists per (base URL, API key) in a process (:func:`shared_limiter`). ``reserve()``
-only takes a short ``threading.Lock`` and returns how long to wait, so the sync client sleeps
-with ``time.sleep`` and the async one with ``asyncio.sleep``: threads and the triggerer's event
-loop share one budget and the loop is never blocked.
+One limiter exists per (base URL, API key) in a process (:func:`shared_limiter`). ``acquire()``
+only takes a short ``threading.Lock`` and takes a slot or returns how long to wait before asking
+again, so the sync client sleeps with ``time.sleep`` and the async one with ``asyncio.sleep``:
+threads and the triggerer's event loop share one budget and the loop is never blocked.
 """
 
 from __future__ import annotations
@@ -70,6 +70,26 @@ class RateLimiter:
             self._used += 1
             return at - now
 
+    def acquire(self) -> float:
+        """Take a request slot now and return 0, or take none and return how long to wait before asking again.
+
+        Unlike :meth:`reserve`, nothing is promised for later: a caller that waits asks again,
+        so a window that moved meanwhile (the server's answer showed it started later, or a 429
+        stopped everyone) applies to every waiting request too.
+        """
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                return self._blocked_until - now
+            if self._window_start is None or now >= self._window_start + self.window_seconds + self.margin:
+                self._window_start, self._used = now, 0
+            if now >= self._window_start and self._used < self.limit:
+                self._used += 1
+                return 0.0
+            if now < self._window_start:
+                return self._window_start - now
+            return self._window_start + self.window_seconds + self.margin - now
+
     def observe(
         self, *, limit: int | None = None, remaining: int | None = None, reset_epoch: float | None = None
     ) -> None:
@@ -79,6 +99,11 @@ class RateLimiter:
                 self.limit = limit
             if remaining is not None and self._window_start is not None:
                 self._used = max(self._used, self.limit - remaining)
+                if remaining == self.limit - 1:
+                    # The server opened its window with this request, so no later than now. A
+                    # request can leave long after its reservation (a busy event loop, a slow
+                    # connect), so our window must not end before the server's does.
+                    self._window_start = max(self._window_start, self._clock())
             if reset_epoch is not None:
                 end = self._clock() + (reset_epoch - time.time()) + 1.0
                 self._window_start = end - self.window_seconds - self.margin
