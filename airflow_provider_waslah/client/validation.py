@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -147,7 +148,10 @@ def is_private_host(host: str) -> bool:
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
-        return False
+        try:  # IPv4 shorthands resolvers accept: 127.1, 2130706433, 0x7f000001, 0177.0.0.1
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False
     return (
         address.is_private
         or address.is_loopback
