@@ -16,7 +16,7 @@ import pytest
 from airflow_provider_waslah.client import calls
 from airflow_provider_waslah.client.client import WaslahClient
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.validation import MAX_UPLOAD_BYTES, normalize_recipient
+from airflow_provider_waslah.client.validation import MAX_UPLOAD_BYTES, check_media_url, normalize_recipient
 from tests.client.conftest import api_requests
 
 NOW = datetime.now(timezone.utc)
@@ -70,6 +70,13 @@ BAD_INPUTS = [
     ("url-10.x", media(url="http://10.1.2.3/a.jpg"), "url", "host '10.1.2.3' is localhost or a private address"),
     ("url-192.168", media(url="https://192.168.0.10/a.jpg"), "url", "is localhost or a private address"),
     ("url-ipv6-loopback", media(url="http://[::1]/a.jpg"), "url", "is localhost or a private address"),
+    ("url-ipv4-shorthand", media(url="http://127.1/a.jpg"), "url", "host '127.1' is localhost or a private address"),
+    ("url-ipv4-decimal", media(url="http://2130706433/a.jpg"), "url", "is localhost or a private address"),
+    ("url-ipv4-hex", media(url="http://0x7f000001/a.jpg"), "url", "is localhost or a private address"),
+    ("url-ipv4-octal", media(url="http://0177.0.0.1/a.jpg"), "url", "is localhost or a private address"),
+    ("url-ipv4-short-private", media(url="http://10.1/a.jpg"), "url", "is localhost or a private address"),
+    ("url-localhost-subdomain", media(url="http://api.localhost/a.jpg"), "url", "is localhost or a private address"),
+    ("url-link-local", media(url="http://169.254.169.254/latest"), "url", "is localhost or a private address"),
     ("url-file", media(url="file:///etc/passwd"), "url", "must be an absolute http(s) URL"),
     ("url-ftp", media(url="ftp://cdn.example.com/a.jpg"), "url", "must be an absolute http(s) URL"),
     ("url-relative", media(url="/a.jpg"), "url", "must be an absolute http(s) URL"),
@@ -235,6 +242,15 @@ def test_bulk_recipients_are_normalised_and_deduplicated() -> None:
     )
     assert call.json is not None
     assert call.json["recipients"] == ["6281234567890", "6281234567891"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://cdn.example.com/a.jpg", "http://1.1.1.1/a.jpg", "https://8.8.8.8:8443/a.pdf", "https://cafe/a.jpg"]
+)
+def test_public_urls_pass(url: str) -> None:
+    call = calls.send_media(instance_key="demo", to="081234567890", type="image", url=url)
+    assert call.media_urls == (("url", url),)
+    assert check_media_url(url) == url
 
 
 def test_limits_are_inclusive(client: WaslahClient, waslah_emulator: Any) -> None:
