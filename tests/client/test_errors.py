@@ -324,3 +324,37 @@ def test_other_errors_survive_pickling(error: e.WaslahError) -> None:
     assert type(copy) is type(error)
     assert str(copy) == str(error)
     assert copy.__dict__ == error.__dict__
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls", "message"),
+    [
+        (
+            502,
+            b"<html><body>502 Bad Gateway</body></html>",
+            e.WaslahEngineUnavailableError,
+            "<html><body>502 Bad Gateway",
+        ),
+        (500, b"", e.WaslahServerError, "HTTP 500"),
+        (404, b'{"ok": false}', e.WaslahNotFoundError, '{"ok": false}'),  # no message: the raw body
+        (
+            418,
+            b'{"ok": false, "error": "teapot", "message": "I am a teapot", "hint": 1}',
+            e.WaslahAPIError,
+            "I am a teapot",
+        ),
+    ],
+)
+def test_error_bodies_that_are_not_waslahs_envelope(
+    status: int, body: bytes, cls: type[e.WaslahAPIError], message: str
+) -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    client = fast(
+        WaslahClient(api_key="wsl_test_key_123456", base_url="https://waslah.test/api/v1", transport=transport)
+    )
+    with pytest.raises(cls) as caught:
+        client.list_broadcasts()
+    assert type(caught.value) is cls
+    assert caught.value.http_status == status
+    assert caught.value.message.startswith(message)
+    assert caught.value.extra == ({"hint": 1} if status == 418 else {})

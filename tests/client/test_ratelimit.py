@@ -138,10 +138,16 @@ def test_limit_for(plan: str | None, per_minute: int | None, expected: int) -> N
 LIMIT, WINDOW = 20, 2.0
 
 
-@pytest.fixture
-def small_budget(waslah_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The emulator at 20 requests per 2 s for the Pro key; waslah_default points at it with the same budget."""
-    waslah_emulator.seed(plan_limits={"pro": LIMIT}, rate_window_seconds=WINDOW)
+@pytest.fixture(params=[False, True], ids=["laravel-headers", "reset-header-always"])
+def small_budget(request: pytest.FixtureRequest, waslah_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The emulator at 20 requests per 2 s for the Pro key; waslah_default points at it with the same budget.
+
+    Once with Laravel's headers (``Limit``/``Remaining`` only on success), once with
+    ``X-RateLimit-Reset`` on every answer, which the limiter also follows.
+    """
+    waslah_emulator.seed(
+        plan_limits={"pro": LIMIT}, rate_window_seconds=WINDOW, rate_limit_reset_header_always=request.param
+    )
     monkeypatch.setenv(
         "AIRFLOW_CONN_WASLAH_DEFAULT",
         waslah_emulator.airflow_connection(rate_limit_per_minute=LIMIT, rate_limit_window_seconds=WINDOW),
