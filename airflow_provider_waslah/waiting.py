@@ -8,9 +8,15 @@ does not retry (:class:`AirflowFailException` subclasses): a message that Waslah
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+if TYPE_CHECKING:
+    from airflow.sdk.exceptions import AirflowFailException
+else:
+    try:
+        from airflow.sdk.exceptions import AirflowFailException
+    except ImportError:  # Airflow 3.1: not yet in the SDK
+        from airflow.exceptions import AirflowFailException
 
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.models import Broadcast, Message
