@@ -28,8 +28,12 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.providers.common.compat.sdk import (  # airflow.sdk.exceptions lacks these on Airflow 3.1
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+)
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg, conf
 
 from airflow_provider_waslah.client.errors import WaslahAPIError, error_class_for
 from airflow_provider_waslah.client.models import Broadcast, Message
@@ -54,7 +58,8 @@ class WaslahSensorInputError(AirflowFailException, ValueError):
 
 
 def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """True for values only known at run time: a Jinja string, or an XComArg (``task.output[...]``)."""
+    return isinstance(value, XComArg) or (isinstance(value, str) and ("{{" in value or "{%" in value))
 
 
 def coerce_id(value: Any, field: str) -> int:

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from airflow_provider_waslah.client.client import WaslahClient
 from airflow_provider_waslah.emulator import EmulatorHandle
@@ -58,3 +69,43 @@ def api_requests(
         and contains in entry["path"]
         and (any_key or entry.get("api_key_prefix") == prefix)
     ]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def emulator_process(*args: str, timeout: float = 30.0) -> Iterator[EmulatorHandle]:
+    """The emulator CLI in its own process (its own interpreter and GIL), as a handle.
+
+    :param args: extra CLI flags, e.g. ``"--time-scale", "1"``.
+    :param timeout: seconds to wait for it to answer.
+    """
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "waslah-emulator"), "--port", str(port), *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    handle = EmulatorHandle(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                handle.requests()
+                break
+            except (httpx.HTTPError, RuntimeError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+                    raise RuntimeError(f"waslah-emulator did not start: {output}") from None
+                time.sleep(0.1)
+        yield handle
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
