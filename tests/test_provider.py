@@ -156,8 +156,10 @@ def test_connection_form_in_the_ui(hook_meta: dict[str, Any]) -> None:
     assert standard["host"] == {"hidden": False, "title": "Base URL", "placeholder": "https://waslah.id/api/v1"}
     for hidden in ("url_schema", "port", "login"):
         assert standard[hidden]["hidden"] is True, hidden
-    # hook_meta has no slot for `extra`; Airflow keeps the hidden list the provider declared.
+    # hook_meta has no slot for `extra`: Airflow keeps the hidden list the provider declared, but the
+    # 3.3 UI still offers the "Extra Fields JSON" editor (see docs/connection-form-standard.png).
     assert "extra" in hook_meta["behaviour"]["hidden_fields"]
+    assert "extra" not in standard
 
     extra = meta["extra_fields"]
     assert set(extra) == {"plan", "rate_limit_per_minute", "timeout", "max_retries", "webhook_secret"}
