@@ -15,6 +15,7 @@ Connection (type ``waslah``):
 
 from __future__ import annotations
 
+import asyncio
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -165,14 +166,21 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
     """
 
     _client: AsyncWaslahClient | None = None
+    _client_loop: asyncio.AbstractEventLoop | None = None
 
     async def get_async_conn(self) -> AsyncWaslahClient:
-        """The async client for this connection, built on first use."""
-        if self._client is None:
+        """The async client for this connection, built on first use in each event loop.
+
+        An ``httpx.AsyncClient`` is bound to the loop it first ran in; a hook used again from
+        another loop (two ``asyncio.run`` calls) gets a new client instead of "Event loop is closed".
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
             from airflow.providers.common.compat.connection import get_async_connection
 
             conn = await get_async_connection(self.waslah_conn_id, hook=self)
             self._client = AsyncWaslahClient(**client_options(conn))
+            self._client_loop = loop
         return self._client
 
     async def call(self, call: Call[T]) -> T:
@@ -184,4 +192,4 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
         """Close the client's connection pool."""
         if self._client is not None:
             await self._client.aclose()
-            self._client = None
+            self._client = self._client_loop = None
