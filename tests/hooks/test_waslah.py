@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
@@ -420,3 +421,17 @@ def test_results_dump_to_json_safe_dicts(emulator_conn: Any) -> None:
     assert json.loads(json.dumps(dumped))["id"] == receipt.id
     with pytest.raises(Exception, match="frozen"):
         receipt.status = "sent"  # type: ignore[misc]
+
+
+def test_async_hook_works_from_one_event_loop_after_another(emulator_conn: Any) -> None:
+    """Two ``asyncio.run`` calls with one hook (a PythonOperator, a notifier): each loop gets its own client."""
+    hook = WaslahAsyncHook()
+    first = asyncio.run(hook.send_text(instance_key="demo", to=TO, text="Satu"))
+    second = asyncio.run(hook.send_text(instance_key="demo", to=TO, text="Dua"))
+    assert second.id == first.id + 1
+    assert [m["text"] for m in emulator_conn.ledger()["6281234567890"]] == ["Satu", "Dua"]
+
+    async def twice_in_one_loop() -> bool:
+        return await hook.get_async_conn() is await hook.get_async_conn()
+
+    assert asyncio.run(twice_in_one_loop())
