@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.notifications.waslah import DEFAULT_TEXT, WaslahNotifier, send_waslah_notification
-from tests.operators.support import api_requests, dag_source
+from tests.operators.support import AIRFLOW_3_2_PLUS, api_requests, dag_source
 
 ONCALL = ["081200000001", "+62 812 0000 0002"]
 
@@ -48,7 +48,8 @@ with DAG("notify_dag", schedule=None, start_date=datetime(2025, 1, 1)):
         assert "DAG: notify_dag" in text and "Task: load_sales" in text
         assert "Try: 2" in text and "Run: manual__" in text
         assert "Log: http" in text and "/dags/notify_dag/runs/" in text and "/tasks/load_sales" in text
-        assert "Error: warehouse unreachable" in text
+        # Airflow 3.1's dag.test() leaves the exception out of the callback context.
+        assert ("Error: warehouse unreachable" in text) is AIRFLOW_3_2_PLUS
         assert "State: failed" in text, text
     assert [entry["text"] for entry in ledger["6281200000003"]] == ["Retrying load_sales (try 1)"]
     assert [entry["text"] for entry in ledger["6281200000004"]] == ["report OK in notify_dag"]
