@@ -188,3 +188,35 @@ def test_no_webhook_secret_in_verification_results_or_failures() -> None:
 def test_a_client_without_a_key_says_where_to_put_it() -> None:
     with pytest.raises(e.WaslahInvalidInputError, match="the connection's Password field"):
         WaslahClient(api_key="")
+
+
+XCOM_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_waslah.hooks.waslah import WaslahHook
+
+with DAG("secrets_in_xcom", start_date=datetime(2026, 1, 1), schedule=None):
+
+    @task
+    def send():
+        hook = WaslahHook()
+        receipt = hook.send_text(instance_key="demo", to="081234567890", text="Halo")
+        me = hook.get_me()
+        return {"receipt": receipt.model_dump(mode="json"), "me": me.model_dump(mode="json"), "hook": repr(hook),
+                "client": repr(hook.client)}
+
+    send()
+"""
+
+
+def test_no_api_key_in_xcom_of_a_real_task(dag_runner: Any, waslah_emulator: Any) -> None:
+    result = dag_runner.run("secrets_in_xcom", XCOM_DAG)
+    assert result.state == "success", result.task_states()
+    value = result.xcom("send")
+    assert value["receipt"]["status"] == "pending"
+    assert value["me"]["api_key"]["prefix"] == waslah_emulator.api_key[:12]
+    stored = json.dumps(list(result.xcom_all().values()), default=str)
+    assert waslah_emulator.api_key not in stored
+    assert waslah_emulator.api_key[12:] not in stored
