@@ -53,7 +53,9 @@ with DAG(
     )
 
     # Deferrable: polls Waslah from the triggerer every 5 s, holding no worker slot.
-    # message_id comes from the send task's XCom (a dict with message_id and status).
+    # message_id: a field of the send task's XCom dict ({"message_id", "status", ...}). Pulled with a
+    # template (`scheduled.output["message_id"]` would mean an XCom *key* "message_id"), so the
+    # dependency is set by hand.
     scheduled >> WaslahMessageSensor(
         task_id="wait_until_delivered",
         message_id="{{ ti.xcom_pull(task_ids='schedule_reminder')['message_id'] }}",
