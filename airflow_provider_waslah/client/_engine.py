@@ -176,11 +176,27 @@ def _unknown_outcome(call: Call[Any], why: str) -> WaslahSendOutcomeUnknownError
     )
 
 
+def _paused(call: Call[Any], wait: float, settings: Settings) -> WaslahRateLimitError:
+    return WaslahRateLimitError(
+        status_code=429,
+        error=None,
+        message=(
+            f"Waslah paused this API key for {wait:.0f} s more (Retry-After), longer than "
+            f"max_retry_wait={settings.max_retry_wait:g} s; nothing was sent"
+        ),
+        method=call.method,
+        path=call.path,
+        extra={"retry_after": wait},
+    )
+
+
 def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generator[Sleep | Send, Outcome, T]:
     """Drive one API call to its parsed result, yielding the sleeps and sends it needs."""
     attempt = 0
     while True:
         while (wait := limiter.acquire()) > 0:
+            if wait > settings.max_retry_wait:
+                raise _paused(call, wait, settings)
             yield Sleep(wait)
         outcome = yield Send(call)
         retry_in: float | None
@@ -201,12 +217,12 @@ def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generat
             retry_in = None
             if outcome.status_code == 429:
                 assert isinstance(error, WaslahRateLimitError)
-                retry_in = error.retry_after
-                if retry_in is not None and retry_in > settings.max_retry_wait:
-                    raise error
-                retry_in = retry_in if retry_in is not None else _backoff(settings, attempt)
+                retry_in = error.retry_after if error.retry_after is not None else _backoff(settings, attempt)
+                # Every caller on this key waits, not only this one; the wait happens in
+                # limiter.acquire() above, which also gives up past max_retry_wait.
                 limiter.penalize(retry_in)
-                retry_in = 0.0  # the limiter now makes every caller wait
+                if retry_in > settings.max_retry_wait:
+                    raise error
             elif outcome.status_code in NOT_PROCESSED_STATUSES or (
                 not call.is_send and outcome.status_code in RETRYABLE_READ_STATUSES
             ):
@@ -225,5 +241,5 @@ def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generat
             settings.max_retries,
             retry_in,
         )
-        if retry_in > 0:
+        if retry_in > 0 and not isinstance(error, WaslahRateLimitError):
             yield Sleep(retry_in)

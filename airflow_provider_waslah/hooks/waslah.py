@@ -39,18 +39,20 @@ SCOPE_USES = {
 }
 
 
-def _number(conn: Connection, extras: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
+def _number(
+    conn: Connection, extras: dict[str, Any], name: str, kind: type[int] | type[float], minimum: float = 0
+) -> Any:
     value = extras.get(name)
     if value in (None, ""):
         return None
+    where = f"connection {conn.conn_id!r} extra.{name}"
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise WaslahInvalidInputError(
-            f"connection {conn.conn_id!r} extra.{name}", f"must be a number, got {value!r}"
-        ) from None
-    if number < 0:
-        raise WaslahInvalidInputError(f"connection {conn.conn_id!r} extra.{name}", "must not be negative")
+        noun = "a whole number" if kind is int else "a number"
+        raise WaslahInvalidInputError(where, f"must be {noun}, got {value!r}") from None
+    if number < minimum:
+        raise WaslahInvalidInputError(where, f"must be at least {minimum:g}, got {value!r}")
     return number
 
 
@@ -84,10 +86,10 @@ def client_options(conn: Connection) -> dict[str, Any]:
         "api_key": conn.password,
         "base_url": _base_url(conn),
         "plan": plan,
-        "timeout": _number(conn, extras, "timeout", float),
+        "timeout": _number(conn, extras, "timeout", float, minimum=0.1),
         "max_retries": _number(conn, extras, "max_retries", int),
-        "rate_limit_per_minute": _number(conn, extras, "rate_limit_per_minute", int),
-        "rate_limit_window_seconds": _number(conn, extras, "rate_limit_window_seconds", float),
+        "rate_limit_per_minute": _number(conn, extras, "rate_limit_per_minute", int, minimum=1),
+        "rate_limit_window_seconds": _number(conn, extras, "rate_limit_window_seconds", float, minimum=0.1),
     }
     return {key: value for key, value in options.items() if value is not None}
 

@@ -165,6 +165,21 @@ def test_a_429_stops_other_callers_sharing_the_key(sleeps: list[float], mock_cli
     assert sleeps and sleeps[0] == pytest.approx(30, abs=1)
 
 
+def test_a_429_over_the_cap_stops_other_callers_without_a_request(sleeps: list[float], mock_client: Any) -> None:
+    """A Retry-After past max_retry_wait still pauses the key: the next caller raises and sends nothing."""
+    first = mock_client(Script((429, {"Retry-After": "600"})))
+    with pytest.raises(e.WaslahRateLimitError):
+        first.get_me()
+    second_script = Script(200)
+    second = mock_client(second_script)
+    with pytest.raises(e.WaslahRateLimitError) as caught:
+        second.send_text(**MSG)
+    assert second_script.requests == []
+    assert sleeps == []
+    assert "nothing was sent" in str(caught.value)
+    assert caught.value.retry_after == pytest.approx(600, abs=1)
+
+
 # (id, method, answers in order, requests made, raises)
 STATUS_TABLE = [
     ("get-500-then-ok", "GET", [500, 200], 2, None),

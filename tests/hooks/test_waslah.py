@@ -101,11 +101,17 @@ def test_extras_become_client_options() -> None:
             "must be one of free, basic, pro, enterprise, got 'gold'",
         ),
         ({"extra": {"timeout": "soon"}}, "connection 'waslah_test' extra.timeout", "must be a number, got 'soon'"),
-        ({"extra": {"max_retries": -1}}, "connection 'waslah_test' extra.max_retries", "must not be negative"),
+        ({"extra": {"max_retries": -1}}, "connection 'waslah_test' extra.max_retries", "must be at least 0, got -1"),
+        ({"extra": {"timeout": 0}}, "connection 'waslah_test' extra.timeout", "must be at least 0.1, got 0"),
         (
             {"extra": {"rate_limit_per_minute": "many"}},
             "connection 'waslah_test' extra.rate_limit_per_minute",
-            "must be a number",
+            "must be a whole number, got 'many'",
+        ),
+        (
+            {"extra": {"rate_limit_per_minute": 0}},
+            "connection 'waslah_test' extra.rate_limit_per_minute",
+            "must be at least 1, got 0",
         ),
     ],
 )
