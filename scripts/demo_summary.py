@@ -1,10 +1,11 @@
 """Print what every recipient received, from a running Waslah emulator's ledger.
 
-    python scripts/demo_summary.py http://127.0.0.1:8787 [--settle 10]
+    python scripts/demo_summary.py http://127.0.0.1:8787 [--settle 10] [--expect TEXT ...]
 
 One row per message, in the order they were sent: id, recipient, type, status, and the text
 (first line) or the file and caption; failed messages show Waslah's reason. ``--settle`` waits
 up to that many seconds for messages still ``pending`` (scheduled or queued) to move on.
+``--expect TEXT`` checks that some message contains TEXT (exit 1 if not).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("origin", help="the emulator's origin, e.g. http://127.0.0.1:8787")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait for pending messages")
+    parser.add_argument("--expect", action="append", default=[], help="text some message must contain")
     args = parser.parse_args(argv)
 
     handle = EmulatorHandle(args.origin)
@@ -95,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(totals(rows))
-    return 0
+    missing = [text for text in args.expect if not any(text in (row.get("text") or "") for row in rows)]
+    for text in args.expect:
+        print(f"{'MISSING' if text in missing else 'found'}: a message containing {text!r}")
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

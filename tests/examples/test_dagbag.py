@@ -38,3 +38,8 @@ def test_house_rules(dagbag: Any, dag_id: str) -> None:
     assert dag.doc_md and len(dag.doc_md.strip()) > 100, "the module docstring explains the example"
     for task in dag.tasks:
         assert task.owner not in ("", "airflow"), f"{task.task_id} has no owner"
+
+
+def test_no_warnings(dagbag: Any) -> None:
+    """Parsing warns about nothing, e.g. no deprecated import (Airflow 3 paths: ``airflow.sdk``)."""
+    assert dagbag.captured_warnings == {}
