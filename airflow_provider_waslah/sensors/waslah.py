@@ -35,7 +35,7 @@ from airflow.providers.common.compat.sdk import (  # airflow.sdk.exceptions lack
 )
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg, conf
 
-from airflow_provider_waslah.client.errors import WaslahAPIError, error_class_for
+from airflow_provider_waslah.client.errors import error_class_for
 from airflow_provider_waslah.client.models import Broadcast, Message
 from airflow_provider_waslah.hooks.waslah import WaslahHook
 from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
@@ -153,14 +153,19 @@ class _WaslahSensorBase(BaseSensorOperator):
         raise NotImplementedError
 
     def _first_poke(self, context: Context) -> PokeReturnValue:
-        # In poke/reschedule mode BaseSensorOperator.execute applies soft_fail/never_fail to a
-        # failing poke; the deferrable path's own first poke must do the same.
+        # The same rules as BaseSensorOperator.execute applies to a failing poke in poke mode:
+        # soft_fail skips on AirflowFailException, never_fail (3.1+) on any error.
+        never_fail = getattr(self, "never_fail", False)
         try:
             result = self.poke(context)
-        except (AirflowFailException, WaslahAPIError) as error:
-            if self.soft_fail:
-                raise AirflowSkipException(f"Skipping due to soft_fail: {error}") from error
-            if getattr(self, "never_fail", False):
+        except AirflowSkipException:
+            raise
+        except AirflowFailException as error:
+            if self.soft_fail or never_fail:
+                raise AirflowSkipException(f"Skipping: {error}") from error
+            raise
+        except Exception as error:
+            if never_fail:
                 raise AirflowSkipException(f"Skipping due to never_fail: {error}") from error
             raise
         assert isinstance(result, PokeReturnValue)
@@ -185,9 +190,9 @@ class _WaslahSensorBase(BaseSensorOperator):
 
     def close_hook(self) -> None:
         """Close the sync hook's HTTP client if one was built."""
-        if "hook" in self.__dict__:
-            self.hook.client.close()
-            del self.__dict__["hook"]
+        hook = self.__dict__.pop("hook", None)
+        if hook is not None and "client" in hook.__dict__:  # never build a client just to close it
+            hook.client.close()
 
 
 class WaslahMessageSensor(_WaslahSensorBase):

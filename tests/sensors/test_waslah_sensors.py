@@ -233,6 +233,32 @@ class TestMessageSensor:
         assert "; waiting for sent or delivered or read" in out  # it did defer
         assert f"WaslahMessageFailedError: Waslah message {message_id} to {UNREACHABLE} failed:" in out
 
+    def test_deferrable_first_poke_honours_soft_fail(self, dag_runner: DagRunner, emulator: EmulatorHandle) -> None:
+        message_id = send_text(emulator, to=UNREACHABLE)
+        emulator.wait_until(lambda: emulator.ledger()[UNREACHABLE][0]["status"] == "failed", timeout=10)
+        result = run(
+            dag_runner,
+            "waslah_sensor_deferred_soft_fail",
+            f"""
+            WaslahMessageSensor(task_id="wait", message_id={message_id}, deferrable=True, soft_fail=True)
+            """,
+        )
+        assert result.task_states() == {"wait": ["skipped"]}
+
+    def test_missing_connection_is_reported_not_masked(
+        self, dag_runner: DagRunner, emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        result = run(
+            dag_runner,
+            "waslah_sensor_no_conn",
+            """
+            WaslahMessageSensor(task_id="wait", message_id=1, waslah_conn_id="waslah_nowhere", deferrable=True)
+            """,
+        )
+        assert result.task_states() == {"wait": ["failed"]}
+        out = capsys.readouterr().out
+        assert "waslah_nowhere" in out and "isn't defined" in out
+
     def test_soft_fail_on_timeout_skips(self, dag_runner: DagRunner, emulator: EmulatorHandle) -> None:
         emulator.seed(time_scale=100.0)  # pending for minutes
         message_id = send_text(emulator)
