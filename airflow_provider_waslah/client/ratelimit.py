@@ -55,26 +55,11 @@ class RateLimiter:
         """Slack after our window ends: covers the gap between sending and the server's count."""
         return max(0.2, self.window_seconds * 0.02)
 
-    def reserve(self) -> float:
-        """Take one request slot; return the seconds to wait before sending it."""
-        with self._lock:
-            now = self._clock()
-            at = max(now, self._blocked_until)
-            if self._window_start is None or at >= self._window_start + self.window_seconds + self.margin:
-                self._window_start, self._used = at, 0
-            elif self._used >= self.limit:
-                at = max(at, self._window_start + self.window_seconds + self.margin)
-                self._window_start, self._used = at, 0
-            else:
-                at = max(at, self._window_start)
-            self._used += 1
-            return at - now
-
     def acquire(self) -> float:
         """Take a request slot now and return 0, or take none and return how long to wait before asking again.
 
-        Unlike :meth:`reserve`, nothing is promised for later: a caller that waits asks again,
-        so a window that moved meanwhile (the server's answer showed it started later, or a 429
+        Nothing is promised for later: a caller that waits asks again, so a window that moved
+        meanwhile (the server's answer showed it started later, or a 429
         stopped everyone) applies to every waiting request too.
         """
         with self._lock:

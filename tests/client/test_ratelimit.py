@@ -29,19 +29,21 @@ def clock() -> FakeClock:
 
 def test_the_budget_is_spent_then_the_next_window_waits(clock: FakeClock) -> None:
     limiter = RateLimiter(3, window_seconds=10, clock=clock)
-    assert [limiter.reserve() for _ in range(3)] == [0, 0, 0]
+    assert [limiter.acquire() for _ in range(3)] == [0, 0, 0]
     assert limiter.margin == 0.2
-    assert limiter.reserve() == pytest.approx(10.2)  # window end + margin
-    assert [limiter.reserve() for _ in range(2)] == pytest.approx([10.2, 10.2])
-    assert limiter.reserve() == pytest.approx(20.4)
+    assert limiter.acquire() == pytest.approx(10.2)  # window end + margin; no slot taken
+    assert limiter.acquire() == pytest.approx(10.2)
+    clock.now += 10.2
+    assert [limiter.acquire() for _ in range(3)] == [0, 0, 0]
+    assert limiter.acquire() == pytest.approx(10.2)
 
 
 def test_a_new_window_starts_once_the_old_one_is_over(clock: FakeClock) -> None:
     limiter = RateLimiter(2, window_seconds=10, clock=clock)
-    limiter.reserve(), limiter.reserve()
+    limiter.acquire(), limiter.acquire()
     clock.now += 10.3
-    assert [limiter.reserve(), limiter.reserve()] == [0, 0]
-    assert limiter.reserve() > 0
+    assert [limiter.acquire(), limiter.acquire()] == [0, 0]
+    assert limiter.acquire() > 0
 
 
 def test_the_margin_grows_with_the_window() -> None:
@@ -52,45 +54,47 @@ def test_the_margin_grows_with_the_window() -> None:
 def test_remaining_tightens_the_budget(clock: FakeClock) -> None:
     """Another process spent most of the key's budget: Remaining tells us."""
     limiter = RateLimiter(10, window_seconds=10, clock=clock)
-    assert limiter.reserve() == 0
+    assert limiter.acquire() == 0
     limiter.observe(limit=10, remaining=1)  # 9 used by someone
-    assert limiter.reserve() == 0
-    assert limiter.reserve() == pytest.approx(10.2)
+    assert limiter.acquire() == 0
+    assert limiter.acquire() == pytest.approx(10.2)
 
 
 def test_limit_header_resizes_the_budget(clock: FakeClock) -> None:
     limiter = RateLimiter(1000, window_seconds=10, clock=clock)
-    limiter.reserve()
+    limiter.acquire()
     limiter.observe(limit=2, remaining=1)
     assert limiter.limit == 2
-    assert limiter.reserve() == 0
-    assert limiter.reserve() == pytest.approx(10.2)
+    assert limiter.acquire() == 0
+    assert limiter.acquire() == pytest.approx(10.2)
 
 
 def test_penalize_stops_everyone_then_starts_a_fresh_window(clock: FakeClock) -> None:
     limiter = RateLimiter(5, window_seconds=10, clock=clock)
-    limiter.reserve()
+    limiter.acquire()
     limiter.penalize(7)
-    assert [limiter.reserve() for _ in range(5)] == pytest.approx([7] * 5)
-    assert limiter.reserve() == pytest.approx(7 + 10.2)
+    assert [limiter.acquire() for _ in range(5)] == pytest.approx([7] * 5)  # nobody gets a slot
+    clock.now += 7
+    assert [limiter.acquire() for _ in range(5)] == [0] * 5
+    assert limiter.acquire() == pytest.approx(10.2)
 
 
 def test_reset_header_moves_the_window_end(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ratelimit.time, "time", lambda: 5000.0)
     limiter = RateLimiter(2, window_seconds=10, clock=clock)
-    limiter.reserve()
+    limiter.acquire()
     limiter.observe(remaining=0, reset_epoch=5004.0)  # the server's window ends in 4 s
-    assert limiter.reserve() == pytest.approx(4 + 1.0, abs=0.01)  # Reset + 1 s of clock slack
+    assert limiter.acquire() == pytest.approx(4 + 1.0, abs=0.01)  # Reset + 1 s of clock slack
 
 
-def test_threads_draw_exactly_limit_slots_per_window(clock: FakeClock) -> None:
+def test_threads_draw_exactly_the_budget_from_one_window(clock: FakeClock) -> None:
     limiter = RateLimiter(10, window_seconds=10, clock=clock)
     waits: list[float] = []
     lock = threading.Lock()
 
     def take() -> None:
         for _ in range(25):
-            wait = limiter.reserve()
+            wait = limiter.acquire()
             with lock:
                 waits.append(round(wait, 6))
 
@@ -100,7 +104,7 @@ def test_threads_draw_exactly_limit_slots_per_window(clock: FakeClock) -> None:
     for thread in threads:
         thread.join()
     counts = {wait: waits.count(wait) for wait in sorted(set(waits))}
-    assert counts == {0: 10, 10.2: 10, 20.4: 10, 30.6: 10, 40.8: 10, 51.0: 10, 61.2: 10, 71.4: 10, 81.6: 10, 91.8: 10}
+    assert counts == {0: 10, 10.2: 90}  # 10 slots granted, 90 callers told to come back at the window end
 
 
 def test_limit_must_be_positive() -> None:
