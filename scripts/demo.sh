@@ -75,7 +75,7 @@ stop_emulator() {
   fi
 }
 trap stop_emulator EXIT
-trap 'exit 130' INT TERM
+trap 'echo; echo "Interrupted."; exit 130' INT TERM
 
 say "starting the Waslah emulator (time scale $TIME_SCALE: emulated time runs $(awk "BEGIN{print 1/$TIME_SCALE}")x faster)"
 waslah-emulator --host 127.0.0.1 --port 0 --time-scale "$TIME_SCALE" >"$LOG_DIR/emulator.log" 2>&1 &
