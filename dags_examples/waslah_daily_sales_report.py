@@ -10,7 +10,7 @@ Settings (Airflow Variables, or env ``AIRFLOW_VAR_<NAME>``; defaults work on the
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, task
 
@@ -43,7 +43,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["waslah", "example"],
-    default_args={"owner": "data-team", "retries": 2},
+    default_args={"owner": "data-team", "retries": 2, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
 ):
 

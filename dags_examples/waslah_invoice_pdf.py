@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from airflow.sdk import DAG, task
@@ -62,7 +62,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["waslah", "example"],
-    default_args={"owner": "finance-data", "retries": 1},
+    default_args={"owner": "finance-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
 ):
 

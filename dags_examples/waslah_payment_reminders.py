@@ -59,7 +59,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["waslah", "example"],
-    default_args={"owner": "finance-data", "retries": 1},
+    default_args={"owner": "finance-data", "retries": 1, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
 ):
 

@@ -31,7 +31,7 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["waslah", "example"],
-    default_args={"owner": "ops-team", "retries": 1},
+    default_args={"owner": "ops-team", "retries": 1, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
 ):
 
