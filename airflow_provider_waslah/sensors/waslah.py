@@ -28,12 +28,13 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (  # airflow.sdk.exceptions lacks these on Airflow 3.1
+from airflow.providers.common.compat.sdk import (  # airflow.sdk lacks these on Airflow 3.1
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
+    conf,
 )
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
 
 from airflow_provider_waslah.client.errors import error_class_for
 from airflow_provider_waslah.client.models import Broadcast, Message

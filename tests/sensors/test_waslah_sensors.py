@@ -216,19 +216,26 @@ class TestMessageSensor:
     def test_deferred_failed_message_fails_without_retry(
         self, dag_runner: DagRunner, emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        emulator.seed(time_scale=1.0)  # still pending at the first poke
-        message_id = send_text(emulator, to=UNREACHABLE)
+        emulator.seed(time_scale=1.0, lifecycle={"sent": 4.0})  # fails 4 s after the send task sent it
         result = run(
             dag_runner,
             "waslah_sensor_deferred_failed",
-            f"""
-            WaslahMessageSensor(
-                task_id="wait", message_id={message_id}, deferrable=True, poke_interval=0.2, retries=2
-            )
-            """,
+            SEND_TASK.replace("081234567890", UNREACHABLE)
+            + textwrap.dedent(
+                """
+                send() >> WaslahMessageSensor(
+                    task_id="wait",
+                    message_id="{{ ti.xcom_pull('send')['message_id'] }}",
+                    deferrable=True,
+                    poke_interval=0.5,
+                    retries=2,
+                )
+                """
+            ),
         )
         instance = ti(result, "wait")
         assert str(instance.state) == "failed" and instance.try_number == 1
+        message_id = result.xcom("send")["message_id"]
         out = capsys.readouterr().out
         assert "; waiting for sent or delivered or read" in out  # it did defer
         assert f"WaslahMessageFailedError: Waslah message {message_id} to {UNREACHABLE} failed:" in out
@@ -288,13 +295,14 @@ class TestBroadcastSensor:
     def test_progress_lines_and_counters(
         self, dag_runner: DagRunner, emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
     ) -> None:
+        emulator.seed(time_scale=1.0)  # one message a second: the broadcast takes about 7 s
         recipients = [f"0812345600{n:02d}" for n in range(5)]
         broadcast_id = send_bulk(emulator, [*recipients, UNREACHABLE], delay_min_sec=1, delay_max_sec=1)
         result = run(
             dag_runner,
             "waslah_broadcast_sensor",
             f"""
-            WaslahBroadcastSensor(task_id="wait", broadcast_id="{broadcast_id}", poke_interval=0.2)
+            WaslahBroadcastSensor(task_id="wait", broadcast_id="{broadcast_id}", poke_interval=0.5)
             """,
         )
         assert result.task_states() == {"wait": ["success"]}
@@ -309,7 +317,7 @@ class TestBroadcastSensor:
         }
         lines = [line for line in capsys.readouterr().out.splitlines() if f"Waslah broadcast {broadcast_id}: " in line]
         assert len(lines) >= 3  # one per poke
-        assert "0% - sent 0/6, failed 0" in lines[0]
+        assert "100%" not in lines[0]  # progress logged while it ran, not only at the end
         assert "100% - sent 5/6, failed 1" in lines[-1]
 
     def test_max_failed_ratio_fails_the_task(
