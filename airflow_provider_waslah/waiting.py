@@ -8,16 +8,9 @@ does not retry (:class:`AirflowFailException` subclasses): a message that Waslah
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow.sdk.exceptions import AirflowFailException
-else:
-    try:
-        from airflow.sdk.exceptions import AirflowFailException
-    except ImportError:  # Airflow 3.1: not yet in the SDK
-        from airflow.exceptions import AirflowFailException
-
+from airflow_provider_waslah._compat import AirflowFailException
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.models import Broadcast, Message
 from airflow_provider_waslah.client.validation import MESSAGE_STATUSES

@@ -26,8 +26,8 @@ export PATH="$PWD/$VENV/bin:$PATH"
 
 if [[ "${SKIP_LINT:-0}" != "1" ]]; then
   echo "==> ruff"
-  "$VENV/bin/ruff" check airflow_provider_waslah tests dags_examples benchmarks
-  "$VENV/bin/ruff" format --check airflow_provider_waslah tests dags_examples benchmarks
+  "$VENV/bin/ruff" check airflow_provider_waslah tests dags_examples benchmarks scripts
+  "$VENV/bin/ruff" format --check airflow_provider_waslah tests dags_examples benchmarks scripts
   echo "==> mypy"
   "$VENV/bin/mypy"
 fi

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
+from airflow_provider_waslah._compat import AirflowException
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.validation import MAX_TEXT, check_instance_key
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
-from airflow_provider_waslah.operators._compat import AirflowException
 from airflow_provider_waslah.operators._recipients import mask_number, resolve_recipients
 
 if TYPE_CHECKING:

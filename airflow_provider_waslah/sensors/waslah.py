@@ -28,14 +28,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import (  # airflow.sdk lacks these on Airflow 3.1
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
+
+from airflow_provider_waslah._compat import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
     conf,
 )
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg
-
 from airflow_provider_waslah.client.errors import error_class_for
 from airflow_provider_waslah.client.models import Broadcast, Message
 from airflow_provider_waslah.hooks.waslah import WaslahHook
