@@ -365,14 +365,27 @@ class WaslahSendTextOperator(_WaslahMessageOperator):
         return calls.send_text(instance_key=self.instance_key, to=to, text=self.text, scheduled_at=self.scheduled_at)
 
 
-class _MediaFieldsMixin:
+class _MediaMessageOperator(_WaslahMessageOperator):
     """The media fields shared by the media and unified operators, and how ``type`` is inferred."""
 
-    type: str | None
-    url: str | None
-    file_path: str | None
-    filename: str | None
-    mimetype: str | None
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        file_path: str | None = None,
+        type: str | None = None,
+        caption: str | None = None,
+        filename: str | None = None,
+        mimetype: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url = url
+        self.file_path = file_path
+        self.type = type
+        self.caption = caption
+        self.filename = filename
+        self.mimetype = mimetype
 
     def _media_type(self) -> str | None:
         """``type`` as given, else from the file's (or the URL's) MIME type."""
@@ -406,7 +419,7 @@ class _MediaFieldsMixin:
         return None
 
 
-class WaslahSendMediaOperator(_MediaFieldsMixin, _WaslahMessageOperator):
+class WaslahSendMediaOperator(_MediaMessageOperator):
     """Send an image, document, video or audio through Waslah (``POST /messages/media``).
 
     The media comes from a public ``url``, or from a local ``file_path`` that the operator first
@@ -446,25 +459,6 @@ class WaslahSendMediaOperator(_MediaFieldsMixin, _WaslahMessageOperator):
         "scheduled_at",
     )
 
-    def __init__(
-        self,
-        *,
-        url: str | None = None,
-        file_path: str | None = None,
-        type: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
-        mimetype: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.url = url
-        self.file_path = file_path
-        self.type = type
-        self.caption = caption
-        self.filename = filename
-        self.mimetype = mimetype
-
     def _build_call(self, to: str, uploaded_url: str | None) -> Call[MessageReceipt]:
         self._check_source()
         url = uploaded_url or self.url
@@ -487,7 +481,7 @@ class WaslahSendMediaOperator(_MediaFieldsMixin, _WaslahMessageOperator):
         )
 
 
-class WaslahSendMessageOperator(_MediaFieldsMixin, _WaslahMessageOperator):
+class WaslahSendMessageOperator(_MediaMessageOperator):
     """Send a text or media message through Waslah's unified endpoint (``POST /messages``).
 
     Waslah routes by the body: ``text`` alone is a text message; a ``url`` (or a ``file_path``,
@@ -528,26 +522,9 @@ class WaslahSendMessageOperator(_MediaFieldsMixin, _WaslahMessageOperator):
         "scheduled_at",
     )
 
-    def __init__(
-        self,
-        *,
-        text: str | None = None,
-        url: str | None = None,
-        file_path: str | None = None,
-        type: str | None = None,
-        caption: str | None = None,
-        filename: str | None = None,
-        mimetype: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, text: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.text = text
-        self.url = url
-        self.file_path = file_path
-        self.type = type
-        self.caption = caption
-        self.filename = filename
-        self.mimetype = mimetype
 
     def _build_call(self, to: str, uploaded_url: str | None) -> Call[MessageReceipt]:
         self._check_source()
