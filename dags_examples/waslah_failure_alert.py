@@ -29,7 +29,8 @@ alert_oncall = WaslahNotifier(
     to="{{ var.value.get('waslah_oncall_phone', '6281234560009') }}",
     text=(
         "ALERT Airflow: {{ dag.dag_id }}.{{ ti.task_id }} failed (try {{ ti.try_number }}, run {{ run_id }}).\n"
-        "Reason: {{ exception }}"
+        # Airflow 3.2+ puts the task's exception into the callback context; 3.1 does not.
+        "Reason: {{ exception if exception is defined else 'see the task log' }}"
     ),
 )
 

@@ -22,9 +22,9 @@ import pytest
 
 import airflow_provider_waslah
 from airflow_provider_waslah import get_provider_info
+from tests.airflow_support import AIRFLOW_3_2_PLUS
 
-AIRFLOW_VERSION = tuple(int(part) for part in airflow.__version__.split(".")[:2])
-DECLARATIVE_FORM = AIRFLOW_VERSION >= (3, 2)
+DECLARATIVE_FORM = AIRFLOW_3_2_PLUS
 DIST = "airflow-provider-waslah"
 
 

@@ -6,14 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
-from airflow import __version__ as AIRFLOW_VERSION
-from packaging.version import Version
 
 from airflow_provider_waslah.emulator.models import ALL_SCOPES
+from tests.airflow_support import AIRFLOW_3_2_PLUS
 
-#: Airflow 3.1's dag.test() spends about 2.5 s per task instance (3.3: about 0.1 s), and does
-#: not put the task's exception into the callback context.
-AIRFLOW_3_2_PLUS = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.2.0")
+__all__ = ["AIRFLOW_3_2_PLUS"]
+
 
 #: Imports every test DAG starts with.
 DAG_HEADER = """
