@@ -44,7 +44,11 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=Fal
 
     @task
     def send():
-        receipt = WaslahHook().send_text(instance_key="demo", to="{to}", text="Pesanan Anda dikirim")
+        hook = WaslahHook()
+        # A careless print of the secrets: the worker's log masking must hide them.
+        conn = hook.get_connection("waslah_default")
+        print("careless:", conn.password, conn.extra_dejson["webhook_secret"], hook.client)
+        receipt = hook.send_text(instance_key="demo", to="{to}", text="Pesanan Anda dikirim")
         return {{"message_id": receipt.id, "status": receipt.status}}
 
     send() >> WaslahMessageSensor(
@@ -58,6 +62,7 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=Fal
     )
 """
 UNREACHABLE = "6289991234567"
+WEBHOOK_SECRET = "whsec_stack_test_0123456789"
 DAGS = {  # dag_id: (recipient, extra sensor arguments)
     "waslah_stack_delivered": ("081234567890", 'target_statuses=["delivered"],'),
     "waslah_stack_failed": (UNREACHABLE, ""),
@@ -69,7 +74,7 @@ def test_deferred_sensors_in_a_real_triggerer(tmp_path: Path) -> None:
     started = time.monotonic()
     with EmulatorServer(time_scale=TIME_SCALE, seed={"lifecycle": LIFECYCLE}) as server:
         emulator = EmulatorHandle(server.origin)
-        connection = emulator.airflow_connection()
+        connection = emulator.airflow_connection(webhook_secret=WEBHOOK_SECRET)
         home = tmp_path / "airflow"
         (home / "dags").mkdir(parents=True)
         for dag_id, (to, extra) in DAGS.items():
@@ -134,3 +139,11 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle, booted: float) 
 
     statuses = Counter(entry["status"] for entry in emulator.requests())
     assert statuses[429] == 0, statuses
+
+    # 4. Real worker and triggerer logs: the careless print shows "***", never the secrets.
+    logs = [path for path in (stack.home / "logs").rglob("*") if path.is_file()]
+    texts = {path: path.read_text(errors="replace") for path in logs}
+    assert any("careless: ***" in text for text in texts.values()), "the send task's log was not found"
+    for secret in (emulator.api_key, WEBHOOK_SECRET):
+        leaked = [str(path) for path, text in texts.items() if secret in text]
+        assert not leaked, f"a secret appears in {leaked}"
