@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import pickle
-import socket
 import traceback
 from typing import Any
 
@@ -16,6 +15,7 @@ from airflow_provider_waslah.client import errors as e
 from airflow_provider_waslah.client import ratelimit
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.client import AsyncWaslahClient, WaslahClient
+from airflow_provider_waslah.emulator.process import free_port
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
 from airflow_provider_waslah.webhooks import WebhookVerificationError, signed_headers, verify_signature
 from tests.client.conftest import fast, fresh_limiters  # noqa: F401  (autouse fixture)
@@ -57,13 +57,6 @@ def secret_emulator(waslah_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> An
         ),
     )
     return waslah_emulator
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def test_no_secret_in_logs_reprs_errors_or_xcom(
@@ -121,7 +114,7 @@ def test_no_secret_in_logs_reprs_errors_or_xcom(
             wrong.get_me()
         texts.append(repr(wrong))
     failures.append(unauthorized.value)
-    down = fast(WaslahClient(api_key=KEY, base_url=f"http://127.0.0.1:{closed_port()}/api/v1", max_retries=1))
+    down = fast(WaslahClient(api_key=KEY, base_url=f"http://127.0.0.1:{free_port()}/api/v1", max_retries=1))
     with down, pytest.raises(e.WaslahConnectionError) as refused:
         down.send_text(instance_key="demo", to="081234567890", text="x")
     failures.append(refused.value)

@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
+from airflow_provider_waslah.emulator.plans import ALL_SCOPES
 
 T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+    """Call ``predicate`` until it returns something truthy; return it, or raise ``TimeoutError``.
+
+    :param what: named in the error, e.g. ``"the broadcast completed"``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout:g} s")
+        time.sleep(interval)
 
 
 class EmulatorHandle:
@@ -120,14 +137,18 @@ class EmulatorHandle:
 
     def wait_until(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02) -> T:
         """Call ``predicate`` until it returns something truthy; return it, or raise ``TimeoutError``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"condition not met within {timeout} s")
-            time.sleep(interval)
+        return wait_until(predicate, timeout, interval)
+
+    def new_key(self, **seed: Any) -> EmulatorHandle:
+        """Seed a new API key (all scopes) for the default user; return a handle that uses it.
+
+        The client's rate limiter is shared per (base URL, key) across a process, so a key per
+        test keeps one test's budget from leaking into the next. ``seed`` is merged too.
+        """
+        key = f"wsl_{uuid.uuid4().hex}"  # the request log shows the first 12 characters: unique
+        key_id = 1000 + uuid.uuid4().int % 10**6
+        self.seed(api_keys=[{"id": key_id, "key": key, "user_id": 1, "scopes": list(ALL_SCOPES)}], **seed)
+        return EmulatorHandle(self.origin, api_key=key, instance_key=self.instance_key, timeout=self.timeout)
 
     def __repr__(self) -> str:
         return f"EmulatorHandle(origin={self.origin!r})"

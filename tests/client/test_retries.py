@@ -7,7 +7,6 @@ HTTP and are checked in its request log and ledger.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -20,6 +19,7 @@ import pytest
 from airflow_provider_waslah.client import errors as e
 from airflow_provider_waslah.client._engine import parse_retry_after
 from airflow_provider_waslah.client.client import WaslahClient
+from airflow_provider_waslah.emulator.process import free_port
 from tests.client.conftest import api_requests, fast
 
 ME = {"ok": True, "data": {"user": {"id": 1}, "api_key": {"id": 1, "scopes": []}}}
@@ -301,10 +301,7 @@ def test_dropped_connection_on_a_send_is_not_retried(client: WaslahClient, wasla
 @pytest.fixture
 def closed_port() -> Iterator[int]:
     """A port on 127.0.0.1 where nothing listens (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    yield port
+    yield free_port()
 
 
 class CountingTransport(httpx.HTTPTransport):

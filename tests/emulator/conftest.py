@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,18 +18,6 @@ def api(waslah_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
     """An httpx client on the emulator's base URL with the demo key."""
     with httpx.Client(base_url=waslah_emulator.base_url, headers=waslah_emulator.headers, timeout=10) as client:
         yield client
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until truthy; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 class WebhookReceiver:

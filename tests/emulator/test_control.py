@@ -14,8 +14,9 @@ import pytest
 
 from airflow_provider_waslah.emulator import EmulatorHandle, create_app
 from airflow_provider_waslah.emulator.app import DroppedConnection
+from airflow_provider_waslah.emulator.handle import wait_until
 from airflow_provider_waslah.webhooks import SIGNATURE_HEADERS, verify_signature
-from tests.emulator.conftest import WebhookReceiver, wait_for
+from tests.emulator.conftest import WebhookReceiver
 
 SEND_TEXT = {"instance_key": "demo", "to": "081234567890", "text": "Halo dari API"}
 SECRET = "whsec_test_secret"
@@ -65,7 +66,7 @@ def test_latency_fault(api: httpx.Client, waslah_emulator: EmulatorHandle) -> No
         api.get("/me", timeout=0.2)
     assert api.get("/me").status_code == 200
     # The timed-out request is still answered by the server (after its latency) and logged.
-    wait_for(lambda: [r["status"] for r in waslah_emulator.requests()] == [200, 200])
+    wait_until(lambda: [r["status"] for r in waslah_emulator.requests()] == [200, 200])
 
 
 def test_request_log_and_ledger(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
@@ -133,7 +134,7 @@ def test_inbound_from_lid_fires_message_received(
     inbound = waslah_emulator.inbound("081234567890", "Halo, info produk", lid=True)
     assert inbound["direction"] == "inbound" and inbound["remote_jid"].endswith("@lid")
     assert api.get(f"/messages/{inbound['id']}").json()["data"]["body"] == "Halo, info produk"
-    wait_for(lambda: receiver.events("message.received"))
+    wait_until(lambda: receiver.events("message.received"))
     (data,) = _verified(receiver, "message.received")
     assert data["remote_jid"] == inbound["remote_jid"]
     assert data["from"] == "6281234567890"
@@ -149,7 +150,7 @@ def test_outbound_events_and_retry(
     receiver.fail_first = 1
     waslah_emulator.register_webhook(receiver.url, SECRET)
     message_id = api.post("/messages/text", json=SEND_TEXT).json()["data"]["id"]
-    wait_for(lambda: len(receiver.events("message.status")) >= 2)
+    wait_until(lambda: len(receiver.events("message.status")) >= 2)
     sent = _verified(receiver, "message.sent")
     assert len(sent) == 2  # first delivery answered 500, then retried
     assert sent[0] == sent[1] and sent[0]["message_id"] == message_id and sent[0]["status"] == "sent"
@@ -168,7 +169,7 @@ def test_failed_message_fires_status_failed(
 ) -> None:
     waslah_emulator.register_webhook(receiver.url, SECRET)
     api.post("/messages/text", json={**SEND_TEXT, "to": "628999111222"})
-    wait_for(lambda: receiver.events("message.status"))
+    wait_until(lambda: receiver.events("message.status"))
     (data,) = _verified(receiver, "message.status")
     assert data["status"] == "failed" and "tidak terdaftar" in str(data["error_message"])
 
@@ -238,5 +239,5 @@ def test_webhooks_need_basic_plan(waslah_emulator: EmulatorHandle, receiver: Web
     assert delivery["status"] == "skipped" and delivery["event"] == "message.received"
     waslah_emulator.seed(users=[{"id": 1, "plan": "basic"}])
     waslah_emulator.inbound("081234567890", "Halo lagi")
-    wait_for(lambda: receiver.events("message.received"))
+    wait_until(lambda: receiver.events("message.received"))
     assert len(receiver.events()) == 1

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from airflow_provider_waslah.emulator import EmulatorHandle
-from tests.emulator.conftest import wait_for
+from airflow_provider_waslah.emulator.handle import wait_until
 
 SEND_TEXT = {"instance_key": "demo", "to": "081234567890", "text": "Halo dari API"}
 
@@ -55,7 +55,7 @@ def test_message_moves_pending_sent_delivered_read(api: httpx.Client, waslah_emu
 
 def test_unreachable_recipient_fails_with_error_message(api: httpx.Client) -> None:
     message_id = api.post("/messages/text", json={**SEND_TEXT, "to": "0899912345678"}).json()["data"]["id"]
-    data = wait_for(lambda: (d := api.get(f"/messages/{message_id}").json()["data"])["status"] == "failed" and d)
+    data = wait_until(lambda: (d := api.get(f"/messages/{message_id}").json()["data"])["status"] == "failed" and d)
     assert data["error_message"] == "Nomor 62899912345678 tidak terdaftar di WhatsApp"
     assert data["provider_message_id"] is None and data["sent_at"] is None
 
@@ -63,7 +63,7 @@ def test_unreachable_recipient_fails_with_error_message(api: httpx.Client) -> No
 def test_unreachable_rule_is_seedable(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
     waslah_emulator.seed(unreachable=["62812*"])
     message_id = api.post("/messages/text", json=SEND_TEXT).json()["data"]["id"]
-    wait_for(lambda: api.get(f"/messages/{message_id}").json()["data"]["status"] == "failed")
+    wait_until(lambda: api.get(f"/messages/{message_id}").json()["data"]["status"] == "failed")
 
 
 def test_scheduled_message_waits_for_its_time(api: httpx.Client) -> None:
@@ -75,7 +75,7 @@ def test_scheduled_message_waits_for_its_time(api: httpx.Client) -> None:
     assert datetime.fromisoformat(data["scheduled_at"]) == when
     time.sleep(0.6)
     assert api.get(f"/messages/{data['id']}").json()["data"]["status"] == "pending"
-    wait_for(lambda: api.get(f"/messages/{data['id']}").json()["data"]["status"] == "read", timeout=5)
+    wait_until(lambda: api.get(f"/messages/{data['id']}").json()["data"]["status"] == "read", timeout=5)
 
 
 def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
@@ -106,7 +106,7 @@ def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah
         progress.add(current["progress_percent"])
         return current if current["status"] in ("completed", "failed") else None
 
-    final = wait_for(done)
+    final = wait_until(done)
     assert final["status"] == "completed"
     assert (final["sent"], final["failed"], final["pending"], final["progress_percent"]) == (2, 1, 0, 100)
     assert final["completed_at"] is not None
@@ -131,7 +131,7 @@ def test_broadcast_of_only_unreachable_numbers_fails(api: httpx.Client) -> None:
             "delay_max_sec": 0,
         },
     ).json()["data"]
-    final = wait_for(
+    final = wait_until(
         lambda: (
             (b := api.get(f"/broadcasts/{data['id']}").json()["data"])["status"] != "queued" and b["pending"] == 0 and b
         )
@@ -189,7 +189,7 @@ def test_rate_limit_window_headers_and_429(waslah_emulator: EmulatorHandle) -> N
         assert abs(int(limited.headers["X-RateLimit-Reset"]) - (time.time() + int(limited.headers["Retry-After"]))) <= 2
         assert waslah_emulator.ledger() == {}
         time.sleep(float(limited.headers["Retry-After"]))
-        wait_for(lambda: client.get("/me").status_code == 200, timeout=3)
+        wait_until(lambda: client.get("/me").status_code == 200, timeout=3)
     waslah_emulator.seed(rate_limit_reset_header_always=True)
     response = httpx.get(f"{waslah_emulator.base_url}/instances", headers=waslah_emulator.headers)
     assert int(response.headers["X-RateLimit-Reset"]) >= int(time.time())

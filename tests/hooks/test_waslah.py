@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from airflow.sdk import Connection
 from airflow_provider_waslah.client import errors as e
 from airflow_provider_waslah.client import models as m
 from airflow_provider_waslah.client.client import DEFAULT_BASE_URL, AsyncWaslahClient, WaslahClient
+from airflow_provider_waslah.emulator.process import free_port
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook, client_options
 
 KEY = "wsl_live_abcdef0123456789"
@@ -258,9 +258,7 @@ def test_test_connection_free_plan(use: Any, waslah_emulator: Any) -> None:
 
 
 def test_test_connection_refused(use: Any) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     ok, message = use(base_url=f"http://127.0.0.1:{port}/api/v1", max_retries=0).test_connection()
     assert ok is False
     assert message.startswith("WaslahConnectionError: GET /me: ConnectError: ")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
-from airflow_provider_waslah.emulator.models import ALL_SCOPES
 from tests.airflow_support import AIRFLOW_3_2_PLUS
 
 __all__ = ["AIRFLOW_3_2_PLUS"]
@@ -44,13 +42,7 @@ def emulator(waslah_emulator: Any, dag_runner: Any) -> Any:
     The client's rate limiter is shared per (base URL, key) in the process; a key per test keeps
     one test's request budget from slowing the next.
     """
-    from airflow_provider_waslah.emulator import EmulatorHandle
-
-    key = f"wsl_{uuid.uuid4().hex}"
-    waslah_emulator.seed(
-        api_keys=[{"id": 2000 + uuid.uuid4().int % 10**6, "key": key, "user_id": 1, "scopes": list(ALL_SCOPES)}]
-    )
-    handle = EmulatorHandle(waslah_emulator.origin, api_key=key, instance_key=waslah_emulator.instance_key)
+    handle = waslah_emulator.new_key()
     dag_runner.connection = handle.airflow_connection()
     return handle
 

@@ -26,7 +26,7 @@ from airflow_provider_waslah.sensors.waslah import (
 from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
 from airflow_provider_waslah.waiting import WaslahBroadcastFailedError, WaslahMessageFailedError
 from tests.airflow_support import DagResult, DagRunner
-from tests.triggers.support import UNREACHABLE, api_requests, fresh_key, send_bulk, send_text
+from tests.triggers.support import UNREACHABLE, api_requests, send_bulk, send_text
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(180)]
 
@@ -44,7 +44,7 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=Fal
 @pytest.fixture
 def emulator(waslah_emulator: EmulatorHandle, dag_runner: DagRunner) -> EmulatorHandle:
     """A fresh key, 5x faster than real time (delivery 0.6 s after sending); the DAGs' ``waslah_default``."""
-    handle = fresh_key(waslah_emulator, time_scale=0.2)
+    handle = waslah_emulator.new_key(time_scale=0.2)
     dag_runner.connection = handle.airflow_connection()
     return handle
 

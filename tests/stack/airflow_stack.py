@@ -18,32 +18,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+
+from airflow_provider_waslah.emulator.handle import wait_until
+from airflow_provider_waslah.emulator.process import free_port
 
 T = TypeVar("T")
 VENV_BIN = Path(sys.executable).parent
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call ``predicate`` until it returns something truthy; return it, or raise ``TimeoutError``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
-        time.sleep(interval)
 
 
 class AirflowStack:
@@ -118,7 +102,7 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed with all its children
             )
-        wait_for(self._api_up, 90, "api-server health")
+        wait_until(self._api_up, 90, 0.5, "api-server health")
         return self
 
     def _api_up(self) -> bool:
@@ -186,7 +170,7 @@ class AirflowStack:
             rows = self.query("SELECT job_type FROM job WHERE state = 'running'")
             return set(job_types) <= {row[0] for row in rows}
 
-        wait_for(running, timeout, f"jobs {job_types} running")
+        wait_until(running, timeout, 0.5, f"jobs {job_types} running")
 
     def wait_for_dags(self, *dag_ids: str, timeout: float = 90) -> None:
         """Wait until the dag-processor has serialised every DAG in ``dag_ids``."""
@@ -196,7 +180,7 @@ class AirflowStack:
             rows = self.query("SELECT dag_id FROM serialized_dag")
             return set(dag_ids) <= {row[0] for row in rows}
 
-        wait_for(parsed, timeout, f"DAGs {dag_ids} parsed")
+        wait_until(parsed, timeout, 0.5, f"DAGs {dag_ids} parsed")
 
     def trigger(self, *dag_ids: str) -> dict[str, str]:
         """Trigger one run of each DAG with ``airflow dags trigger`` (in parallel); return their run ids."""

@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator.handle import wait_until
 from airflow_provider_waslah.emulator.server import EmulatorServer
-from tests.stack.airflow_stack import AirflowStack, wait_for
+from tests.stack.airflow_stack import AirflowStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
@@ -104,7 +105,7 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle, booted: float) 
                 seen[dag_id].append(state)
         return all(states and states[-1] in FINAL for states in seen.values())
 
-    wait_for(all_final, 180, f"task instances final (seen so far: {seen})", interval=0.25)
+    wait_until(all_final, 180, 0.25, f"task instances final (seen so far: {seen})")
     print(f"\nstack up and DAGs parsed in {booted:.0f} s; task states seen: {seen}")
 
     delivered, failed, timed_out = (seen[dag_id] for dag_id in DAGS)
@@ -134,7 +135,7 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle, booted: float) 
         text = stack.task_log("waslah_stack_timeout", runs["waslah_stack_timeout"], "wait")
         return text if "Trigger cancelled due to timeout" in text else ""
 
-    log = wait_for(timeout_logged, 30, "the trigger's timeout in the task log")
+    log = wait_until(timeout_logged, 30, 0.5, "the trigger's timeout in the task log")
     assert "; waiting for read" in log
 
     statuses = Counter(entry["status"] for entry in emulator.requests())

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import httpx
 
 from airflow_provider_waslah.client.client import WaslahClient
 from airflow_provider_waslah.emulator import EmulatorHandle
-from airflow_provider_waslah.emulator.models import ALL_SCOPES
 
 UNREACHABLE = "6289991234567"
 REACHABLE = "081234567890"
-
-
-def fresh_key(emulator: EmulatorHandle, **seed: Any) -> EmulatorHandle:
-    """Seed a new API key for the demo user and return a handle that uses it.
-
-    The client's rate limiter is shared per (base URL, key) across the whole test process; a key
-    per test keeps one test's budget from leaking into the next.
-    """
-    key = f"wsl_{uuid.uuid4().hex}"  # the log shows the first 12 characters: unique per test
-    emulator.seed(
-        api_keys=[{"id": 1000 + uuid.uuid4().int % 10**6, "key": key, "user_id": 1, "scopes": list(ALL_SCOPES)}],
-        **seed,
-    )
-    return EmulatorHandle(emulator.origin, api_key=key, instance_key=emulator.instance_key)
 
 
 def client(emulator: EmulatorHandle) -> WaslahClient:
@@ -69,43 +42,3 @@ def api_requests(
         and contains in entry["path"]
         and (any_key or entry.get("api_key_prefix") == prefix)
     ]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def emulator_process(*args: str, timeout: float = 30.0) -> Iterator[EmulatorHandle]:
-    """The emulator CLI in its own process (its own interpreter and GIL), as a handle.
-
-    :param args: extra CLI flags, e.g. ``"--time-scale", "1"``.
-    :param timeout: seconds to wait for it to answer.
-    """
-    port = free_port()
-    command = [str(Path(sys.executable).parent / "waslah-emulator"), "--port", str(port), *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    handle = EmulatorHandle(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                handle.requests()
-                break
-            except (httpx.HTTPError, RuntimeError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                    raise RuntimeError(f"waslah-emulator did not start: {output}") from None
-                time.sleep(0.1)
-        yield handle
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

@@ -17,8 +17,9 @@ from datetime import datetime
 import pytest
 
 from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator.process import emulator_process
 from airflow_provider_waslah.triggers.waslah import WaslahMessageTrigger
-from tests.triggers.support import api_requests, emulator_process, fresh_key, send_bulk
+from tests.triggers.support import api_requests, send_bulk
 
 TRIGGERS = 1000
 BUDGET = 200  # requests per window, for the Pro plan
@@ -38,8 +39,8 @@ async def test_thousand_triggers_one_key_no_429(
     waslah_process: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waslah_emulator = waslah_process
-    sender = fresh_key(waslah_emulator, time_scale=1.0, rate_window_seconds=WINDOW, plan_limits={"pro": BUDGET})
-    poller = fresh_key(waslah_emulator)
+    sender = waslah_emulator.new_key(time_scale=1.0, rate_window_seconds=WINDOW, plan_limits={"pro": BUDGET})
+    poller = waslah_emulator.new_key()
     # 1,000 messages from 10 broadcasts of 100 (10 requests with another key of the same user).
     broadcast_ids = [
         send_bulk(sender, [f"0812{chunk:02d}{n:06d}" for n in range(100)], delay_min_sec=0, delay_max_sec=0)

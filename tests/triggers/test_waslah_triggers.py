@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator.process import emulator_process
 from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
-from tests.triggers.support import UNREACHABLE, api_requests, emulator_process, fresh_key, send_bulk, send_text
+from tests.triggers.support import UNREACHABLE, api_requests, send_bulk, send_text
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def emulator(waslah_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
     """The emulator with a fresh key, 10x faster than real time, as ``waslah_default``."""
-    handle = fresh_key(waslah_emulator, time_scale=0.1)
+    handle = waslah_emulator.new_key(time_scale=0.1)
     monkeypatch.setenv("AIRFLOW_CONN_WASLAH_DEFAULT", handle.airflow_connection())
     return handle
 
