@@ -118,6 +118,68 @@ def normalize_recipients(values: Iterable[object], field: str = "recipients") ->
     return valid, invalid
 
 
+#: How many invalid values an error message shows before "and N more".
+SHOWN_INVALID = 10
+
+
+def invalid_recipients_rule(invalid: list[str], hint: str = "") -> str:
+    """The one wording of "these recipients are invalid", naming at most :data:`SHOWN_INVALID` values."""
+    shown = ", ".join(repr(value[:40]) for value in invalid[:SHOWN_INVALID])
+    more = f" and {len(invalid) - SHOWN_INVALID} more" if len(invalid) > SHOWN_INVALID else ""
+    rule = f"{len(invalid)} invalid number(s): {shown}{more} ({MIN_DIGITS}-{MAX_DIGITS} digits, or a full JID)"
+    return f"{rule}; {hint}" if hint else rule
+
+
+def check_id(value: object, field: str) -> int:
+    """A Waslah id (message, broadcast): a positive whole number, or a string of ASCII digits.
+
+    Floats with a fraction, booleans, NaN/infinity, ``Decimal('1.9')`` and non-ASCII digits
+    (``'²'``, ``'٣'``) are refused rather than rounded or truncated to another message's id.
+    """
+    if isinstance(value, bool):
+        raise _fail(field, f"must be a positive integer id, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        try:
+            is_whole = value == int(value)  # type: ignore[call-overload]
+        except (TypeError, ValueError, OverflowError, ArithmeticError):
+            is_whole = False
+        if not is_whole:
+            raise _fail(field, f"must be a positive integer id, got {str(value)[:40]!r}")
+        number = int(value)  # type: ignore[call-overload]
+    if not 1 <= number < 2**63:
+        raise _fail(field, f"must be a positive integer id, got {str(value)[:40]!r}")
+    return number
+
+
+def check_positive_seconds(value: object, field: str) -> float | None:
+    """A duration: ``None``, a positive finite number of seconds or a ``timedelta``."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise _fail(field, f"must be a positive number of seconds or a timedelta, got {str(value)[:40]!r}")
+    if not 0 < seconds < float("inf"):
+        raise _fail(field, f"must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def normalize_mime(value: str) -> str:
+    """A MIME type without parameters, lower-cased: ``'Image/PNG; q=1'`` -> ``'image/png'``."""
+    return value.split(";")[0].strip().lower()
+
+
+def media_type_of_mime(value: str | None) -> str | None:
+    """The media ``type`` for a MIME type on Waslah's whitelist, else ``None``."""
+    return ALLOWED_MIME_TYPES.get(normalize_mime(value)) if value else None
+
+
 def check_instance_key(value: object) -> str:
     """An instance key: letters, digits, dash and underscore only."""
     if not isinstance(value, str) or not INSTANCE_KEY_PATTERN.fullmatch(value):
@@ -239,7 +301,7 @@ def check_delays(delay_min_sec: object, delay_max_sec: object) -> tuple[int | No
 
 def media_type_for_mime(mime_type: str, field: str = "file") -> str:
     """The media ``type`` Waslah sends a MIME type as; refuses types off the whitelist."""
-    base = mime_type.split(";")[0].strip().lower()
+    base = normalize_mime(mime_type)
     if base not in ALLOWED_MIME_TYPES:
         raise _fail(field, f"MIME type {base!r} is not accepted by Waslah uploads")
     return ALLOWED_MIME_TYPES[base]

@@ -11,7 +11,7 @@ from airflow_provider_waslah._compat import AirflowException
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.validation import MAX_TEXT, check_instance_key
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
-from airflow_provider_waslah.operators._recipients import mask_number, resolve_recipients
+from airflow_provider_waslah.recipients import mask_number, resolve_recipients
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -36,7 +36,7 @@ from airflow_provider_waslah.client import validation as rules
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError, WaslahSendOutcomeUnknownError
 from airflow_provider_waslah.client.models import Broadcast, Message, MessageReceipt
 from airflow_provider_waslah.hooks.waslah import WaslahHook
-from airflow_provider_waslah.operators._recipients import mask_number, resolve_recipients, resolve_single_recipient
+from airflow_provider_waslah.recipients import mask_number, resolve_recipients, resolve_single_recipient
 from airflow_provider_waslah.waiting import (
     WaslahBroadcastFailedError,
     WaslahMessageFailedError,
