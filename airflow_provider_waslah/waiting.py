@@ -1,22 +1,43 @@
-"""When is a wait over? One set of rules for sensors, triggers and the operators' ``wait_for``.
+"""The polling policy of :mod:`~airflow_provider_waslah.polling`, driven from Airflow.
 
-Each check returns ``True`` (done), ``False`` (keep waiting) or raises a failure that Airflow
-does not retry (:class:`AirflowFailException` subclasses): a message that Waslah marked
-``failed`` will not succeed on a retry, and re-sending is the user's decision.
+:func:`poll_once` serves a sensor's poke, :func:`wait_in_worker` an operator's worker-side
+``wait_for`` and :func:`wait_async` the triggers; all three run the same :class:`Wait` objects,
+so a transient error (a 503 outage, a timeout) is ridden out the same way everywhere.
+
+A final verdict becomes an Airflow outcome in one place (:func:`raise_for_verdict`): a message
+that Waslah marked ``failed`` or broadcasts that failed raise an ``AirflowFailException``
+subclass (a retry would not change them, and re-sending is the user's decision); an ``error``
+verdict re-raises the API's typed error, so the task's ``retries`` apply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+import asyncio
+import logging
+import time
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_provider_waslah._compat import AirflowFailException
-from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.models import Broadcast, Message
-from airflow_provider_waslah.client.validation import MESSAGE_STATUSES
+from airflow_provider_waslah._compat import AirflowException, AirflowFailException
+from airflow_provider_waslah.client.errors import error_class_for
+from airflow_provider_waslah.polling import (
+    BroadcastWait,
+    Failed,
+    Fetch,
+    MessageWait,
+    Reply,
+    Report,
+    Sleep,
+    Step,
+    Verdict,
+    Wait,
+    run_wait,
+)
 
-#: A message counts as done once sent, or any later status (the default target of sensors).
-DEFAULT_MESSAGE_TARGETS: tuple[str, ...] = ("sent", "delivered", "read")
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from airflow_provider_waslah.client.calls import Call
 
 
 class WaslahMessageFailedError(AirflowFailException):
@@ -27,76 +48,131 @@ class WaslahBroadcastFailedError(AirflowFailException):
     """A broadcast ended ``failed``, or more of it failed than ``max_failed_ratio`` allows."""
 
 
-def check_target_statuses(target_statuses: Iterable[str] | str, field: str = "target_statuses") -> tuple[str, ...]:
-    """Validate message target statuses (a status name or a list of them)."""
-    values = (target_statuses,) if isinstance(target_statuses, str) else tuple(target_statuses)
-    unknown = [value for value in values if value not in MESSAGE_STATUSES]
-    if not values or unknown:
-        raise WaslahInvalidInputError(
-            field, f"must be a non-empty list of {', '.join(MESSAGE_STATUSES)}; got {list(values)!r}"
-        )
-    return values
+class _SyncCaller(Protocol):
+    def call(self, call: Call[Any]) -> Any: ...
 
 
-def check_failed_ratio(value: float | None, field: str = "max_failed_ratio") -> float | None:
-    """``max_failed_ratio`` is ``None`` or a number between 0 and 1."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise WaslahInvalidInputError(field, f"must be a number between 0 and 1, got {value!r}")
-    return float(value)
+class _AsyncCaller(Protocol):
+    def call(self, call: Call[Any]) -> Coroutine[Any, Any, Any]: ...
 
 
-def message_reached(message: Message, target_statuses: Sequence[str] = DEFAULT_MESSAGE_TARGETS) -> bool:
-    """True when ``message`` is at one of ``target_statuses`` (or past it); raises when it failed.
+def _log(log: logging.Logger | Any, report: Report) -> None:
+    (log.warning if report.level == "warning" else log.info)("%s", report.text)
 
-    A target of ``sent`` is also met by ``delivered`` and ``read``, which can come faster than
-    a poll.
+
+def drive(
+    steps: Generator[Step, Reply, Verdict], hook: _SyncCaller, log: logging.Logger | Any, deadline: float | None = None
+) -> Verdict | None:
+    """Run polling steps with a sync hook; ``None`` when ``deadline`` (``time.monotonic()``) passed first."""
+    reply: Reply = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply = None
+        if isinstance(step, Fetch):
+            try:
+                reply = hook.call(step.call)
+            except Exception as error:
+                reply = Failed(error)
+        elif isinstance(step, Report):
+            _log(log, step)
+        else:
+            if deadline is not None and time.monotonic() + step.seconds > deadline:
+                time.sleep(max(0.0, deadline - time.monotonic()))
+                return None
+            time.sleep(step.seconds)
+
+
+async def adrive(steps: Generator[Step, Reply, Verdict], hook: _AsyncCaller, log: logging.Logger | Any) -> Verdict:
+    """Run polling steps with an async hook, never blocking the event loop."""
+    reply: Reply = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply = None
+        if isinstance(step, Fetch):
+            try:
+                reply = await hook.call(step.call)
+            except Exception as error:
+                reply = Failed(error)
+        elif isinstance(step, Report):
+            _log(log, step)
+        elif isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+
+
+def poll_once(wait: Wait, hook: _SyncCaller, log: logging.Logger | Any) -> Verdict:
+    """One poll (a sensor's poke); a transient failure is logged and reported as ``waiting``."""
+    verdict = drive(wait.poll_once(), hook, log)
+    assert verdict is not None  # no Sleep step in one poll
+    _log(log, Report(verdict.text, "warning" if verdict.error is not None and not verdict.is_final else "info"))
+    return verdict
+
+
+def wait_in_worker(
+    wait: Wait, hook: _SyncCaller, log: logging.Logger | Any, poll_interval: float, timeout: float | None
+) -> Verdict | None:
+    """Poll until a final verdict, sleeping in the worker; ``None`` when ``timeout`` seconds passed first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    return drive(run_wait(wait, poll_interval), hook, log, deadline)
+
+
+async def wait_async(wait: Wait, hook: _AsyncCaller, log: logging.Logger | Any, poll_interval: float) -> Verdict:
+    """Poll until a final verdict, in an event loop (the triggers)."""
+    return await adrive(run_wait(wait, poll_interval), hook, log)
+
+
+def raise_for_verdict(verdict: Verdict, wait: Wait) -> None:
+    """Raise what a final non-success verdict stands for; return on ``success`` (and ``waiting``)."""
+    if verdict.state == "failed":
+        cls = WaslahBroadcastFailedError if isinstance(wait, BroadcastWait) else WaslahMessageFailedError
+        raise cls(verdict.text)
+    if verdict.state == "error":
+        if verdict.error is not None:
+            raise verdict.error
+        raise AirflowException(verdict.text)
+
+
+def verdict_from_event(event: object, wait: Wait) -> Verdict:
+    """A trigger event's payload back as a :class:`Verdict`; an API error comes back as its typed class.
+
+    :param event: the payload a trigger yielded (``Verdict.payload()``).
+    :param wait: what was waited for (names it in the error for a malformed event).
     """
-    if message.status in target_statuses:
-        return True
-    if message.is_failed:
-        raise WaslahMessageFailedError(
-            f"Waslah message {message.id} to {message.phone_number or message.remote_jid} failed: "
-            f"{message.error_message or 'no reason given'}"
-        )
-    return any(message.has_reached(status) for status in target_statuses if status != "failed")
-
-
-def broadcast_totals(broadcasts: Sequence[Broadcast]) -> dict[str, int]:
-    """Counters summed over broadcasts (one entry per chunk of a large send)."""
-    total = sum(b.total for b in broadcasts)
-    sent = sum(b.sent for b in broadcasts)
-    failed = sum(b.failed for b in broadcasts)
-    return {
-        "total": total,
-        "sent": sent,
-        "failed": failed,
-        "pending": sum(b.pending for b in broadcasts),
-        "progress_percent": (sent + failed) * 100 // total if total else 100,
-    }
-
-
-def progress_line(totals: dict[str, Any]) -> str:
-    """Progress in words, e.g. ``66% - sent 32/50, failed 1``."""
-    return f"{totals['progress_percent']}% - sent {totals['sent']}/{totals['total']}, failed {totals['failed']}"
-
-
-def broadcasts_finished(broadcasts: Sequence[Broadcast], max_failed_ratio: float | None = None) -> bool:
-    """True when every broadcast is ``completed``; raises if one ``failed`` or too many messages failed.
-
-    The ratio is checked on the failures so far, so a broadcast that is already over budget
-    fails the wait without waiting for the rest.
-    """
-    totals = broadcast_totals(broadcasts)
-    if max_failed_ratio is not None and totals["total"] and totals["failed"] / totals["total"] > max_failed_ratio:
-        raise WaslahBroadcastFailedError(
-            f"{totals['failed']} of {totals['total']} broadcast messages failed "
-            f"({totals['failed'] / totals['total']:.0%}), more than max_failed_ratio={max_failed_ratio:.0%}"
-        )
-    for broadcast in broadcasts:
-        if broadcast.status == "failed":
-            raise WaslahBroadcastFailedError(
-                f"Waslah broadcast {broadcast.id} ({broadcast.name or 'unnamed'}) failed: {broadcast.progress_line}"
+    if not isinstance(event, dict) or event.get("status") not in ("success", "failed", "error"):
+        raise AirflowException(f"Unexpected trigger event while waiting for {wait.describe()}: {event!r}")
+    fields = {key: value for key, value in event.items() if key in ("data", "broadcasts", "totals")}
+    text = str(event.get("message") or event["status"])
+    error: Exception | None = None
+    if event["status"] == "error":
+        if event.get("http_status") is not None:
+            cls = error_class_for(int(event["http_status"]), event.get("error_code"))
+            error = cls(
+                status_code=int(event["http_status"]),
+                error=event.get("error_code"),
+                message=str(event.get("api_message") or text),
+                method=str(event.get("method") or ""),
+                path=str(event.get("path") or ""),
             )
-    return all(broadcast.status == "completed" for broadcast in broadcasts)
+        else:
+            error = AirflowException(f"{event.get('error_type', 'Error')} while waiting for {wait.describe()}: {text}")
+    return Verdict(event["status"], text, fields, error)
+
+
+__all__ = [
+    "BroadcastWait",
+    "MessageWait",
+    "WaslahBroadcastFailedError",
+    "WaslahMessageFailedError",
+    "adrive",
+    "drive",
+    "poll_once",
+    "raise_for_verdict",
+    "verdict_from_event",
+    "wait_async",
+    "wait_in_worker",
+]

@@ -170,6 +170,14 @@ def check_positive_seconds(value: object, field: str) -> float | None:
     return seconds
 
 
+def required_seconds(value: object, field: str) -> float:
+    """Like :func:`check_positive_seconds`, but ``None`` is refused too."""
+    seconds = check_positive_seconds(value, field)
+    if seconds is None:
+        raise _fail(field, "is required (a positive number of seconds)")
+    return seconds
+
+
 def normalize_mime(value: str) -> str:
     """A MIME type without parameters, lower-cased: ``'Image/PNG; q=1'`` -> ``'image/png'``."""
     return value.split(";")[0].strip().lower()

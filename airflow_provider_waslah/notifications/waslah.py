@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ from airflow.sdk import BaseNotifier
 
 from airflow_provider_waslah._compat import AirflowException
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.validation import MAX_TEXT, check_instance_key
+from airflow_provider_waslah.client.validation import MAX_TEXT, check_instance_key, invalid_recipients_rule
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
 from airflow_provider_waslah.recipients import mask_number, resolve_recipients
 
@@ -80,12 +81,28 @@ class WaslahNotifier(BaseNotifier):
         self.text = text
         self.recipient_key = recipient_key
         self.waslah_conn_id = waslah_conn_id
+        # BaseNotifier renders template fields in place; one notifier is often shared by many
+        # tasks (default_args), so every call starts again from these templates.
+        self._templates = {name: getattr(self, name) for name in self.template_fields}
+
+    def _restore_templates(self) -> None:
+        for name, template in getattr(self, "_templates", {}).items():
+            setattr(self, name, copy.deepcopy(template))
+
+    def _update_context(self, context: Context) -> Context:
+        self._restore_templates()
+        return super()._update_context(context)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the template fields afresh from the templates given to ``__init__`` (not from an earlier call)."""
+        self._restore_templates()
+        super().render_template_fields(context, jinja_env)
 
     def _prepare(self) -> tuple[list[str], str]:
         """The normalised recipients and the text to send; raises before any request on bad input."""
         valid, invalid = resolve_recipients(self.to, "to", self.recipient_key)
         if invalid:
-            raise WaslahInvalidInputError("to", f"invalid number(s): {', '.join(map(repr, invalid))}")
+            raise WaslahInvalidInputError("to", invalid_recipients_rule(invalid))
         if not valid:
             raise WaslahInvalidInputError("to", "must name at least one recipient")
         check_instance_key(self.instance_key)

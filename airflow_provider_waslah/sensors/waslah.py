@@ -5,8 +5,9 @@ Both run in ``poke`` or ``reschedule`` mode, or deferred (``deferrable=True``, d
 :class:`~airflow_provider_waslah.triggers.waslah.WaslahMessageTrigger` /
 :class:`~airflow_provider_waslah.triggers.waslah.WaslahBroadcastTrigger` only if the wait is
 not already over, so no worker slot is held while waiting. Every decision (done, keep waiting,
-failed) comes from :mod:`airflow_provider_waslah.waiting`, in the worker and on the trigger's
-event alike.
+failed) comes from the provider's one polling policy (:mod:`airflow_provider_waslah.polling`),
+in the worker and on the trigger's event alike: a transient error (network, timeout, 429, 5xx)
+makes a poke report "not yet", so an outage is ridden out until the sensor's ``timeout``.
 
 Failures:
 
@@ -36,26 +37,26 @@ from airflow_provider_waslah._compat import (
     AirflowSkipException,
     conf,
 )
-from airflow_provider_waslah.client.errors import error_class_for
-from airflow_provider_waslah.client.models import Broadcast, Message
+from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.client.validation import check_id
 from airflow_provider_waslah.hooks.waslah import WaslahHook
-from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
-from airflow_provider_waslah.waiting import (
+from airflow_provider_waslah.polling import (
     DEFAULT_MESSAGE_TARGETS,
-    broadcast_totals,
-    broadcasts_finished,
+    BroadcastWait,
+    MessageWait,
+    Verdict,
+    Wait,
     check_failed_ratio,
     check_target_statuses,
-    message_reached,
-    progress_line,
 )
+from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
+from airflow_provider_waslah.waiting import poll_once, raise_for_verdict, verdict_from_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-
-class WaslahSensorInputError(AirflowFailException, ValueError):
-    """A sensor argument (often rendered from a template) is not usable; retrying would not help."""
+#: Kept for code that caught it by name: a sensor's bad argument is a :class:`WaslahInvalidInputError`.
+WaslahSensorInputError = WaslahInvalidInputError
 
 
 def _is_template(value: Any) -> bool:
@@ -69,17 +70,7 @@ def coerce_id(value: Any, field: str) -> int:
     :param value: the value to read.
     :param field: the argument's name, for the error message.
     """
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            value = int(text)
-    elif isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise WaslahSensorInputError(
-            f"`{field}` must be a positive integer Waslah id (or a template rendering to one), got {value!r}"
-        )
-    return value
+    return check_id(value, field)
 
 
 def coerce_ids(value: Any, field: str) -> list[int]:
@@ -92,40 +83,17 @@ def coerce_ids(value: Any, field: str) -> list[int]:
         text = value.strip()
         if text.startswith("["):
             try:
-                value = json.loads(text)
-            except ValueError:
-                raise WaslahSensorInputError(f"`{field}` must be a Waslah id or a list of ids, got {value!r}") from None
+                value = json.loads(text[:10_000])
+            except (ValueError, RecursionError):
+                rule = f"must be a Waslah id or a list of ids, got {text[:40]!r}"
+                raise WaslahInvalidInputError(field, rule) from None
         elif "," in text:
             value = [part for part in text.split(",") if part.strip()]
     if isinstance(value, (list, tuple)):
         if not value:
-            raise WaslahSensorInputError(f"`{field}` must not be an empty list")
-        return [coerce_id(item, f"{field}[{index}]") for index, item in enumerate(value)]
-    return [coerce_id(value, field)]
-
-
-def raise_for_event(event: dict[str, Any] | None, what: str) -> None:
-    """Raise what a trigger's ``error`` (or malformed) event stands for; return on other events.
-
-    An API error comes back as its typed class (e.g. ``WaslahNotFoundError``), as in poke mode.
-
-    :param event: the trigger event's payload.
-    :param what: what was waited for, for the message of a malformed event.
-    """
-    if not isinstance(event, dict) or event.get("status") not in ("success", "failed", "error"):
-        raise AirflowException(f"Unexpected trigger event while waiting for {what}: {event!r}")
-    if event["status"] != "error":
-        return
-    if event.get("http_status") is not None:
-        cls = error_class_for(int(event["http_status"]), event.get("error_code"))
-        raise cls(
-            status_code=int(event["http_status"]),
-            error=event.get("error_code"),
-            message=str(event.get("api_message") or event.get("message")),
-            method=str(event.get("method") or ""),
-            path=str(event.get("path") or ""),
-        )
-    raise AirflowException(f"{event.get('error_type', 'Error')} while waiting for {what}: {event.get('message')}")
+            raise WaslahInvalidInputError(field, "must not be an empty list")
+        return [check_id(item, f"{field}[{index}]") for index, item in enumerate(value)]
+    return [check_id(value, field)]
 
 
 class _WaslahSensorBase(BaseSensorOperator):
@@ -147,11 +115,42 @@ class _WaslahSensorBase(BaseSensorOperator):
         """The sync hook used by pokes in the worker."""
         return WaslahHook(waslah_conn_id=self.waslah_conn_id)
 
-    def _prepare(self) -> None:
-        """Check the rendered arguments before the first poke."""
+    _wait: Wait | None = None
+
+    def _make_wait(self) -> Wait:
+        """The wait for the rendered arguments (checks them: bad input raises before any request)."""
+        raise NotImplementedError
+
+    def _prepare(self) -> Wait:
+        """Check the rendered arguments before the first poke; the wait is kept for later pokes."""
+        if self._wait is None:
+            self._wait = self._make_wait()
+        return self._wait
 
     def _trigger(self) -> WaslahMessageTrigger | WaslahBroadcastTrigger:
         raise NotImplementedError
+
+    def _xcom(self, verdict: Verdict) -> Any:
+        """The sensor's XCom for a ``success`` verdict."""
+        raise NotImplementedError
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """Poll once under the provider's polling policy: done, not yet (also after a transient error), or raise."""
+        wait = self._prepare()
+        verdict = poll_once(wait, self.hook, self.log)
+        raise_for_verdict(verdict, wait)
+        done = verdict.state == "success"
+        return PokeReturnValue(done, self._xcom(verdict) if done else None)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: the XCom on success; otherwise fail as a poke would."""
+        wait = self._prepare()
+        verdict = verdict_from_event(event, wait)
+        self.log.info("%s", verdict.text)
+        raise_for_verdict(verdict, wait)
+        if verdict.state != "success":
+            raise AirflowException(f"Trigger ended before {wait.describe()} was done: {verdict.text}")
+        return self._xcom(verdict)
 
     def _first_poke(self, context: Context) -> PokeReturnValue:
         # The same rules as BaseSensorOperator.execute applies to a failing poke in poke mode:
@@ -244,39 +243,21 @@ class WaslahMessageSensor(_WaslahSensorBase):
         self.message_id = message_id
         self.target_statuses = target_statuses
 
-    def _prepare(self) -> None:
-        self._message_id = coerce_id(self.message_id, "message_id")
-        self._targets = list(check_target_statuses(self.target_statuses))
+    def _make_wait(self) -> MessageWait:
+        return MessageWait(self.message_id, self.target_statuses)
 
-    def poke(self, context: Context) -> PokeReturnValue:
-        """Read the message once; done when it reached a target, raises when it failed."""
-        if not hasattr(self, "_message_id"):
-            self._prepare()
-        message = self.hook.get_message(self._message_id)
-        self.log.info("Waslah message %s is %s", message.id, message.status)
-        done = message_reached(message, self._targets)
-        return PokeReturnValue(done, message.model_dump(mode="json") if done else None)
+    def _xcom(self, verdict: Verdict) -> dict[str, Any]:
+        return dict(verdict.fields["data"])
 
     def _trigger(self) -> WaslahMessageTrigger:
+        wait = self._prepare()
+        assert isinstance(wait, MessageWait)
         return WaslahMessageTrigger(
-            message_id=self._message_id,
-            target_statuses=self._targets,
+            message_id=wait.message_id,
+            target_statuses=list(wait.target_statuses),
             waslah_conn_id=self.waslah_conn_id,
             poll_interval=float(self.poke_interval),
         )
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: return the message on success, fail as a poke would otherwise."""
-        if not hasattr(self, "_message_id"):
-            self._prepare()
-        raise_for_event(event, f"Waslah message {self._message_id}")
-        assert event is not None
-        message = Message.model_validate(event["data"])
-        # The same rule as a poke: raises WaslahMessageFailedError for a failed message.
-        if not message_reached(message, self._targets):
-            raise AirflowException(f"Trigger ended while Waslah message {message.id} is still {message.status}")
-        self.log.info("%s", event.get("message"))
-        return message.model_dump(mode="json")
 
 
 class WaslahBroadcastSensor(_WaslahSensorBase):
@@ -317,42 +298,20 @@ class WaslahBroadcastSensor(_WaslahSensorBase):
         self.broadcast_id = broadcast_id
         self.max_failed_ratio = check_failed_ratio(max_failed_ratio)
 
-    def _prepare(self) -> None:
-        self._broadcast_ids = coerce_ids(self.broadcast_id, "broadcast_id")
+    def _make_wait(self) -> BroadcastWait:
+        return BroadcastWait(coerce_ids(self.broadcast_id, "broadcast_id"), self.max_failed_ratio)
 
-    def _describe(self) -> str:
-        ids = ", ".join(str(value) for value in self._broadcast_ids)
-        return f"Waslah broadcast{'s' if len(self._broadcast_ids) > 1 else ''} {ids}"
-
-    def _result(self, broadcasts: Sequence[Broadcast]) -> dict[str, Any]:
-        return {"broadcast_ids": list(self._broadcast_ids), "status": "completed", **broadcast_totals(broadcasts)}
-
-    def poke(self, context: Context) -> PokeReturnValue:
-        """Read the broadcasts once and log progress; done when all completed, raises when failed."""
-        if not hasattr(self, "_broadcast_ids"):
-            self._prepare()
-        broadcasts = [self.hook.get_broadcast(broadcast_id) for broadcast_id in self._broadcast_ids]
-        self.log.info("%s: %s", self._describe(), progress_line(broadcast_totals(broadcasts)))
-        done = broadcasts_finished(broadcasts, self.max_failed_ratio)
-        return PokeReturnValue(done, self._result(broadcasts) if done else None)
+    def _xcom(self, verdict: Verdict) -> dict[str, Any]:
+        wait = self._prepare()
+        assert isinstance(wait, BroadcastWait)
+        return {"broadcast_ids": list(wait.broadcast_ids), "status": "completed", **verdict.fields["totals"]}
 
     def _trigger(self) -> WaslahBroadcastTrigger:
+        wait = self._prepare()
+        assert isinstance(wait, BroadcastWait)
         return WaslahBroadcastTrigger(
-            broadcast_ids=self._broadcast_ids,
+            broadcast_ids=list(wait.broadcast_ids),
             max_failed_ratio=self.max_failed_ratio,
             waslah_conn_id=self.waslah_conn_id,
             poll_interval=float(self.poke_interval),
         )
-
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the trigger: return the final counters on success, fail as a poke would otherwise."""
-        if not hasattr(self, "_broadcast_ids"):
-            self._prepare()
-        raise_for_event(event, self._describe())
-        assert event is not None
-        broadcasts = [Broadcast.model_validate(item) for item in event["broadcasts"]]
-        self.log.info("%s: %s", self._describe(), progress_line(broadcast_totals(broadcasts)))
-        # The same rule as a poke: raises WaslahBroadcastFailedError when failed or over the ratio.
-        if not broadcasts_finished(broadcasts, self.max_failed_ratio):
-            raise AirflowException(f"Trigger ended before {self._describe()} finished: {event.get('message')}")
-        return self._result(broadcasts)

@@ -1,103 +1,49 @@
 """Async pollers for deferrable waits: a message reaching a status, broadcasts finishing.
 
-Both triggers run in the triggerer's single event loop, so they:
-
-- fetch the connection and talk to Waslah only through :class:`WaslahAsyncHook` (async
-  connection lookup, non-blocking I/O, the process-wide per-key rate limiter shared with every
-  other trigger using the same API key);
-- only read (``GET /messages/{id}``, ``GET /broadcasts/{id}``): a trigger may run twice;
-- sleep ``poll_interval`` between polls, also after an error. Transient errors (network,
-  timeouts, 429 and 5xx left over after the client's own retries) are logged and retried on the
-  next poll; permanent ones (401, 403, 404, a bad connection, ...) end the wait;
-- decide with :mod:`airflow_provider_waslah.waiting`, the rules the sensors and the operators'
-  ``wait_for`` use;
-- yield exactly one :class:`TriggerEvent` whose payload is
-  ``{"status": "success" | "failed" | "error", "message": <text>, ...}``.
+Both triggers run in the triggerer's single event loop. They poll with
+:class:`~airflow_provider_waslah.hooks.waslah.WaslahAsyncHook` (async connection lookup,
+non-blocking I/O, the process-wide per-key rate limiter) and only read, so running one twice is
+harmless. What a poll means, which errors are ridden out (network, timeouts, 429, 5xx) and which
+end the wait (401, 403, 404, ...) is the provider's one polling policy
+(:mod:`airflow_provider_waslah.polling`), the same the sensors and the operators' ``wait_for``
+follow. Each trigger yields exactly one :class:`TriggerEvent` whose payload is
+``{"status": "success" | "failed" | "error", "message": <text>, ...}``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_waslah.client.errors import (
-    WaslahAPIError,
-    WaslahEngineUnavailableError,
-    WaslahRateLimitError,
-    WaslahServerError,
-    WaslahTransportError,
-)
-from airflow_provider_waslah.client.models import Broadcast
+from airflow_provider_waslah.client.validation import required_seconds
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook
-from airflow_provider_waslah.waiting import (
+from airflow_provider_waslah.polling import (
     DEFAULT_MESSAGE_TARGETS,
-    WaslahBroadcastFailedError,
-    WaslahMessageFailedError,
-    broadcast_totals,
-    broadcasts_finished,
-    check_failed_ratio,
-    check_target_statuses,
-    message_reached,
-    progress_line,
+    BroadcastWait,
+    MessageWait,
+    Verdict,
+    Wait,
+    is_transient,
 )
+from airflow_provider_waslah.waiting import wait_async
 
-#: Errors worth another poll: the request may succeed later (network, 429, 5xx).
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    WaslahTransportError,
-    WaslahRateLimitError,
-    WaslahServerError,
-    WaslahEngineUnavailableError,
-)
+__all__ = ["WaslahBroadcastTrigger", "WaslahMessageTrigger", "error_payload", "is_transient"]
 
 
-def is_transient(error: BaseException) -> bool:
-    """True when a failed poll is worth repeating (network trouble, 429, 5xx); False for 4xx and the rest."""
-    return isinstance(error, TRANSIENT_ERRORS)
-
-
-def error_payload(error: BaseException) -> dict[str, Any]:
-    """The ``error`` event fields for ``error``: its text, class and, for API errors, Waslah's answer.
-
-    :param error: the exception that ended the wait.
-    """
-    payload: dict[str, Any] = {
-        "status": "error",
-        "message": str(error) or type(error).__name__,
-        "error_type": type(error).__name__,
-    }
-    if isinstance(error, WaslahAPIError):
-        payload.update(
-            http_status=error.http_status,
-            error_code=error.error,
-            api_message=error.message,
-            method=error.method,
-            path=error.path,
-        )
-    return payload
-
-
-def _positive_number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{field} must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def _positive_id(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{field} must be a positive integer, got {value!r}")
-    return value
+def error_payload(error: Exception) -> dict[str, Any]:
+    """The ``error`` event fields for ``error``: its text, class and, for API errors, Waslah's answer."""
+    return Verdict("error", str(error) or type(error).__name__, {}, error).payload()
 
 
 class _WaslahPollingTrigger(BaseTrigger):
-    """Shared by both triggers: the hook's life cycle and the poll-sleep-repeat loop."""
+    """Shared by both triggers: the hook's life cycle and the polling loop."""
 
     def __init__(self, waslah_conn_id: str, poll_interval: float) -> None:
         super().__init__()
         self.waslah_conn_id = waslah_conn_id
-        self.poll_interval = _positive_number(poll_interval, "poll_interval")
+        self.poll_interval = required_seconds(poll_interval, "poll_interval")
         self._hook: WaslahAsyncHook | None = None
 
     def _get_hook(self) -> WaslahAsyncHook:
@@ -110,46 +56,24 @@ class _WaslahPollingTrigger(BaseTrigger):
         if hook is not None:
             await hook.aclose()
 
-    async def poll(self, hook: WaslahAsyncHook) -> dict[str, Any] | None:
-        """One poll: the final event's payload, or ``None`` to poll again after ``poll_interval``.
-
-        Raises the API's error when the poll itself failed.
-        """
+    @property
+    def wait(self) -> Wait:
+        """What this trigger waits for (a :class:`~airflow_provider_waslah.polling.Wait`)."""
         raise NotImplementedError
 
     def describe(self) -> str:
         """What is being waited for, for log lines (``Waslah message 12``)."""
-        raise NotImplementedError
+        return self.wait.describe()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until done; yield one event (``success``, ``failed`` or ``error``)."""
-        failures = 0
         try:
-            while True:
-                try:
-                    payload = await self.poll(self._get_hook())
-                except Exception as error:
-                    if not is_transient(error):
-                        self.log.error("Stopped waiting for %s: %s", self.describe(), error)
-                        yield TriggerEvent(error_payload(error))
-                        return
-                    failures += 1
-                    self.log.warning(
-                        "Polling %s failed (%s: %s; %d in a row); trying again in %.1f s",
-                        self.describe(),
-                        type(error).__name__,
-                        error,
-                        failures,
-                        self.poll_interval,
-                    )
-                else:
-                    failures = 0
-                    if payload is not None:
-                        yield TriggerEvent(payload)
-                        return
-                await asyncio.sleep(self.poll_interval)
+            verdict = await wait_async(self.wait, self._get_hook(), self.log, self.poll_interval)
         finally:
             await self._close_hook()
+        if verdict.state == "error":
+            self.log.error("Stopped waiting for %s: %s", self.describe(), verdict.text)
+        yield TriggerEvent(verdict.payload())
 
     async def cleanup(self) -> None:
         """Close the hook's HTTP client if ``run`` did not get to (e.g. cancelled mid-request)."""
@@ -183,8 +107,9 @@ class WaslahMessageTrigger(_WaslahPollingTrigger):
         poll_interval: float = 5.0,
     ) -> None:
         super().__init__(waslah_conn_id=waslah_conn_id, poll_interval=poll_interval)
-        self.message_id = _positive_id(message_id, "message_id")
-        self.target_statuses = list(check_target_statuses(target_statuses))
+        self._wait = MessageWait(message_id, target_statuses)
+        self.message_id = self._wait.message_id
+        self.target_statuses = list(self._wait.target_statuses)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and JSON-safe kwargs; ``WaslahMessageTrigger(**kwargs)`` rebuilds this trigger."""
@@ -198,28 +123,10 @@ class WaslahMessageTrigger(_WaslahPollingTrigger):
             },
         )
 
-    def describe(self) -> str:
-        """``Waslah message <id>``."""
-        return f"Waslah message {self.message_id}"
-
-    async def poll(self, hook: WaslahAsyncHook) -> dict[str, Any] | None:
-        """Read the message once and apply :func:`~airflow_provider_waslah.waiting.message_reached`."""
-        message = await hook.get_message(self.message_id)
-        data = message.model_dump(mode="json")
-        try:
-            done = message_reached(message, self.target_statuses)
-        except WaslahMessageFailedError as failure:
-            return {"status": "failed", "message": str(failure), "data": data}
-        if not done:
-            self.log.info(
-                "%s is %s; waiting for %s", self.describe(), message.status, " or ".join(self.target_statuses)
-            )
-            return None
-        return {
-            "status": "success",
-            "message": f"{self.describe()} is {message.status}",
-            "data": data,
-        }
+    @property
+    def wait(self) -> MessageWait:
+        """The message wait this trigger runs."""
+        return self._wait
 
 
 class WaslahBroadcastTrigger(_WaslahPollingTrigger):
@@ -236,7 +143,7 @@ class WaslahBroadcastTrigger(_WaslahPollingTrigger):
       :class:`WaslahMessageTrigger`.
 
     ``success`` and ``failed`` carry ``broadcasts`` (each broadcast as JSON) and ``totals``
-    (:func:`~airflow_provider_waslah.waiting.broadcast_totals`).
+    (:func:`~airflow_provider_waslah.polling.broadcast_totals`).
 
     :param broadcast_ids: the Waslah broadcast ids.
     :param max_failed_ratio: the largest share of failed messages (0-1) still counted a success;
@@ -253,11 +160,9 @@ class WaslahBroadcastTrigger(_WaslahPollingTrigger):
         poll_interval: float = 10.0,
     ) -> None:
         super().__init__(waslah_conn_id=waslah_conn_id, poll_interval=poll_interval)
-        if isinstance(broadcast_ids, (str, bytes)) or not isinstance(broadcast_ids, Sequence) or not broadcast_ids:
-            raise ValueError(f"broadcast_ids must be a non-empty list of integers, got {broadcast_ids!r}")
-        self.broadcast_ids = [_positive_id(value, "broadcast_ids") for value in broadcast_ids]
-        self.max_failed_ratio = check_failed_ratio(max_failed_ratio)
-        self._finished: dict[int, Broadcast] = {}
+        self._wait = BroadcastWait(broadcast_ids, max_failed_ratio)
+        self.broadcast_ids = list(self._wait.broadcast_ids)
+        self.max_failed_ratio = self._wait.max_failed_ratio
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and JSON-safe kwargs; ``WaslahBroadcastTrigger(**kwargs)`` rebuilds this trigger."""
@@ -271,29 +176,7 @@ class WaslahBroadcastTrigger(_WaslahPollingTrigger):
             },
         )
 
-    def describe(self) -> str:
-        """``Waslah broadcast 3`` or ``Waslah broadcasts 3, 4``."""
-        ids = ", ".join(str(value) for value in self.broadcast_ids)
-        return f"Waslah broadcast{'s' if len(self.broadcast_ids) > 1 else ''} {ids}"
-
-    async def poll(self, hook: WaslahAsyncHook) -> dict[str, Any] | None:
-        """Read the unfinished broadcasts and apply :func:`~airflow_provider_waslah.waiting.broadcasts_finished`."""
-        broadcasts: list[Broadcast] = []
-        for broadcast_id in self.broadcast_ids:
-            broadcast = self._finished.get(broadcast_id)
-            if broadcast is None:
-                broadcast = await hook.get_broadcast(broadcast_id)
-                if broadcast.is_final:
-                    self._finished[broadcast_id] = broadcast
-            broadcasts.append(broadcast)
-        totals = broadcast_totals(broadcasts)
-        line = progress_line(totals)
-        self.log.info("%s: %s", self.describe(), line)
-        fields = {"broadcasts": [b.model_dump(mode="json") for b in broadcasts], "totals": totals}
-        try:
-            done = broadcasts_finished(broadcasts, self.max_failed_ratio)
-        except WaslahBroadcastFailedError as failure:
-            return {"status": "failed", "message": str(failure), **fields}
-        if not done:
-            return None
-        return {"status": "success", "message": f"{self.describe()} completed: {line}", **fields}
+    @property
+    def wait(self) -> BroadcastWait:
+        """The broadcast wait this trigger runs (it remembers finished broadcasts between polls)."""
+        return self._wait

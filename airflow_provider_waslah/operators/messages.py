@@ -1,0 +1,165 @@
+"""One message to one recipient: the shared single-message base and ``WaslahSendTextOperator``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_waslah._compat import AirflowFailException
+from airflow_provider_waslah.client import calls
+from airflow_provider_waslah.client import validation as rules
+from airflow_provider_waslah.client.errors import WaslahSendOutcomeUnknownError
+from airflow_provider_waslah.client.models import Message, MessageReceipt
+from airflow_provider_waslah.operators._base import _WaslahSendOperator
+from airflow_provider_waslah.polling import MESSAGE_WAIT_TARGETS, MessageWait
+from airflow_provider_waslah.recipients import mask_number, resolve_single_recipient
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.triggers.base import BaseTrigger
+
+    from airflow_provider_waslah.client.calls import Call
+    from airflow_provider_waslah.client.models import Upload
+
+
+def _iso(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _WaslahMessageOperator(_WaslahSendOperator):
+    """One message to one recipient; subclasses build the :class:`Call` for their endpoint."""
+
+    template_fields: Sequence[str] = ("instance_key", "to", "scheduled_at")
+    wait_targets = MESSAGE_WAIT_TARGETS
+    #: A local file to upload before sending (media operators only).
+    file_path: str | None = None
+    mimetype: str | None = None
+
+    def __init__(
+        self,
+        *,
+        to: str | int | dict[str, Any] | list[Any],
+        scheduled_at: datetime | str | None = None,
+        recipient_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.to = to
+        self.scheduled_at = scheduled_at
+        self.recipient_key = recipient_key
+
+    def _recipient(self) -> str:
+        raw = resolve_single_recipient(self.to, "to", self.recipient_key)
+        return rules.normalize_recipient(raw, "to")
+
+    def _build_call(self, to: str, uploaded_url: str | None) -> Call[MessageReceipt]:
+        """The send request, validated; ``uploaded_url`` is the URL of the uploaded ``file_path``."""
+        raise NotImplementedError
+
+    def _upload_call(self) -> Call[Upload] | None:
+        if not self.file_path:
+            return None
+        return calls.upload(file=str(self.file_path), filename=self._upload_filename(), mime_type=self.mimetype)
+
+    def _upload_filename(self) -> str | None:
+        return None
+
+    def _send(self, context: Context) -> dict[str, Any]:
+        to = self._recipient()
+        upload = self._upload_call()
+        # Built now so every field is checked before the upload; the URL is not known yet and the
+        # builders only record it (the client checks URLs at send time).
+        call = self._build_call(to, "https://uploads.invalid/pending" if upload else None)
+        if upload is not None:
+            uploaded = self.hook.call(upload)
+            self.log.info(
+                "Uploaded %s (%s bytes, %s) to %s", self.file_path, uploaded.size, uploaded.mime_type, uploaded.url
+            )
+            call = self._build_call(to, uploaded.url)
+        try:
+            receipt = self.hook.call(call)
+        except WaslahSendOutcomeUnknownError as error:
+            raise AirflowFailException(
+                f"{error}. Waslah may have queued the message to {mask_number(to)}; not retrying, since a retry "
+                "could send it twice. Check Waslah's message history before sending again."
+            ) from error
+        result = {
+            "message_id": receipt.id,
+            "status": receipt.status,
+            "instance_key": receipt.instance_key or self.instance_key,
+            "to": receipt.to or to,
+            "type": receipt.type or "text",
+            "media_url": receipt.media_url,
+            "scheduled_at": _iso(receipt.scheduled_at),
+            "check_status_url": receipt.check_status_url,
+            "created_at": receipt.created_at,
+        }
+        when = f", scheduled for {result['scheduled_at']}" if result["scheduled_at"] else ""
+        self.log.info(
+            "Queued %s message %s to %s (%s%s)", result["type"], receipt.id, mask_number(to), receipt.status, when
+        )
+        return result
+
+    def _wait(self, result: dict[str, Any]) -> MessageWait:
+        return MessageWait(result["message_id"], [str(self.wait_for)])
+
+    def _with_message(self, result: dict[str, Any], message: Message) -> dict[str, Any]:
+        result.update(status=message.status, sent_at=message.sent_at, error_message=message.error_message)
+        return result
+
+    def _trigger(self, result: dict[str, Any]) -> BaseTrigger:
+        from airflow_provider_waslah.triggers.waslah import WaslahMessageTrigger
+
+        return WaslahMessageTrigger(
+            message_id=result["message_id"],
+            target_statuses=[str(self.wait_for)],
+            waslah_conn_id=self.waslah_conn_id,
+            poll_interval=self.poll_interval,
+        )
+
+    def _apply(self, result: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+        data = fields.get("data")
+        if isinstance(data, dict):
+            return self._with_message(result, Message.model_validate(data))
+        return result
+
+
+class WaslahSendTextOperator(_WaslahMessageOperator):
+    """Send a WhatsApp text message through Waslah (``POST /messages/text``).
+
+    Returns (XCom) ``{"message_id", "status", "instance_key", "to", "type", "media_url",
+    "scheduled_at", "check_status_url", "created_at"}``; after a wait, ``status`` is the final one
+    and ``sent_at`` / ``error_message`` are added.
+
+    A retry of this task would send the message again (Waslah has no idempotency key), so
+    failures after Waslah accepted the message (a failed wait, a lost answer) fail the task
+    without retrying.
+
+    :param instance_key: the connected Waslah instance to send from (templated).
+    :param to: the recipient: a phone number (``08…``, ``+62…``, ``62…``), a full JID
+        (``…@s.whatsapp.net``, ``…@lid``, ``…@g.us``), a one-item list or a dict row (templated).
+    :param text: the message, at most 4000 characters (templated).
+    :param scheduled_at: send later: a timezone-aware datetime or ISO 8601 string at least 30 s
+        ahead; needs plan Basic or higher (templated).
+    :param recipient_key: the key holding the number when ``to`` is a dict (default ``phone``,
+        then ``to``).
+    :param waslah_conn_id: the ``waslah`` connection (default ``waslah_default``).
+    :param wait_for: ``None`` (return once Waslah queued the message), ``"sent"``,
+        ``"delivered"`` or ``"read"``. A message that ends ``failed`` fails the task with
+        Waslah's ``error_message``.
+    :param deferrable: wait in the triggerer instead of the worker (default
+        ``[operators] default_deferrable``).
+    :param poll_interval: seconds between status checks while waiting (default 5).
+    :param wait_timeout: the longest wait, in seconds or a ``timedelta`` (default one hour;
+        ``None`` waits forever).
+    """
+
+    template_fields: Sequence[str] = ("instance_key", "to", "text", "scheduled_at")
+
+    def __init__(self, *, text: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+
+    def _build_call(self, to: str, uploaded_url: str | None) -> Call[MessageReceipt]:
+        return calls.send_text(instance_key=self.instance_key, to=to, text=self.text, scheduled_at=self.scheduled_at)
