@@ -229,6 +229,10 @@ class Wait:
     def _poll(self) -> Generator[Fetch, Reply, Verdict]:
         raise NotImplementedError
 
+    def decide_fields(self, fields: dict[str, Any]) -> Verdict:
+        """The verdict for the details a poll returned (``Verdict.fields``)."""
+        raise NotImplementedError
+
     def poll_once(self) -> Generator[Fetch, Reply, Verdict]:
         """One poll: fetch what is needed and decide. Errors become verdicts, never exceptions."""
         try:
@@ -266,6 +270,14 @@ class MessageWait(Wait):
 
     def _poll(self) -> Generator[Fetch, Reply, Verdict]:
         message: Message = yield from self._fetch(calls.get_message(self.message_id))
+        return self.decide(message)
+
+    def decide_fields(self, fields: dict[str, Any]) -> Verdict:
+        """The verdict for a poll's details (``data``), e.g. carried by a trigger event."""
+        return self.decide(Message.model_validate(fields["data"]))
+
+    def decide(self, message: Message) -> Verdict:
+        """The verdict for the message as read."""
         fields = {"data": message.model_dump(mode="json")}
         state = message_state(message, self.target_statuses)
         if state == "failed":
@@ -303,7 +315,14 @@ class BroadcastWait(Wait):
         for broadcast_id, broadcast in fresh.items():
             if broadcast.is_final:
                 self._finished[broadcast_id] = broadcast
-        broadcasts = [self._finished.get(i) or fresh[i] for i in self.broadcast_ids]
+        return self.decide([self._finished.get(i) or fresh[i] for i in self.broadcast_ids])
+
+    def decide_fields(self, fields: dict[str, Any]) -> Verdict:
+        """The verdict for a poll's details (``broadcasts``), e.g. carried by a trigger event."""
+        return self.decide([Broadcast.model_validate(item) for item in fields["broadcasts"]])
+
+    def decide(self, broadcasts: Sequence[Broadcast]) -> Verdict:
+        """The verdict for the broadcasts as read."""
         state, text = broadcasts_state(broadcasts, self.max_failed_ratio)
         fields = {"broadcasts": [b.model_dump(mode="json") for b in broadcasts], "totals": broadcast_totals(broadcasts)}
         if state == "success":
@@ -323,6 +342,7 @@ def run_wait(wait: Wait, poll_interval: float) -> Generator[Step, Reply, Verdict
     while True:
         verdict = yield from wait.poll_once()
         if verdict.is_final:
+            yield Report(verdict.text, "info" if verdict.state == "success" else "warning")
             return verdict
         if verdict.error is not None:
             failures += 1

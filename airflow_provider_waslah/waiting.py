@@ -146,6 +146,9 @@ def verdict_from_event(event: object, wait: Wait) -> Verdict:
     if not isinstance(event, dict) or event.get("status") not in ("success", "failed", "error"):
         raise AirflowException(f"Unexpected trigger event while waiting for {wait.describe()}: {event!r}")
     fields = {key: value for key, value in event.items() if key in ("data", "broadcasts", "totals")}
+    if event["status"] != "error" and fields:
+        # Decided again by the same rule a poke applies, from what the trigger read.
+        return wait.decide_fields(fields)
     text = str(event.get("message") or event["status"])
     error: Exception | None = None
     if event["status"] == "error":

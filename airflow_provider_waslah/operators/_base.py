@@ -92,13 +92,15 @@ class _WaslahSendOperator(BaseOperator):
         verdict = wait_in_worker(wait, self.hook, self.log, self.poll_interval, self.wait_timeout)
         if verdict is None:
             raise self._after_send_error(self._timeout_text(result))
-        return self._finish(result, verdict, wait)
+        return self._finish(result, verdict, wait)  # the wait logged how it ended
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: fail on a ``failed``/``error`` event, else return the updated XCom."""
         result = self._sent_result(context)
         wait = self._wait(result)
-        return self._finish(result, verdict_from_event(event, wait), wait)
+        verdict = verdict_from_event(event, wait)
+        self.log.info("%s (waited for %r in the triggerer)", verdict.text, self.wait_for)
+        return self._finish(result, verdict, wait)
 
     def _finish(self, result: dict[str, Any], verdict: Verdict, wait: Wait) -> dict[str, Any]:
         """The XCom for a final verdict, or the error it stands for (the same in both modes)."""
@@ -106,7 +108,6 @@ class _WaslahSendOperator(BaseOperator):
         if verdict.state == "error":
             raise self._after_send_error(f"Waiting for {self.wait_for!r} stopped: {verdict.text}") from verdict.error
         raise_for_verdict(verdict, wait)
-        self.log.info("%s: reached %r", verdict.text, self.wait_for)
         return result
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:

@@ -38,6 +38,7 @@ from airflow_provider_waslah._compat import (
     conf,
 )
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.client.models import Broadcast
 from airflow_provider_waslah.client.validation import check_id
 from airflow_provider_waslah.hooks.waslah import WaslahHook
 from airflow_provider_waslah.polling import (
@@ -46,6 +47,7 @@ from airflow_provider_waslah.polling import (
     MessageWait,
     Verdict,
     Wait,
+    broadcast_totals,
     check_failed_ratio,
     check_target_statuses,
 )
@@ -304,7 +306,8 @@ class WaslahBroadcastSensor(_WaslahSensorBase):
     def _xcom(self, verdict: Verdict) -> dict[str, Any]:
         wait = self._prepare()
         assert isinstance(wait, BroadcastWait)
-        return {"broadcast_ids": list(wait.broadcast_ids), "status": "completed", **verdict.fields["totals"]}
+        broadcasts = [Broadcast.model_validate(item) for item in verdict.fields["broadcasts"]]
+        return {"broadcast_ids": list(wait.broadcast_ids), "status": "completed", **broadcast_totals(broadcasts)}
 
     def _trigger(self) -> WaslahBroadcastTrigger:
         wait = self._prepare()

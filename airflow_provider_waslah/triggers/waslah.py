@@ -71,8 +71,6 @@ class _WaslahPollingTrigger(BaseTrigger):
             verdict = await wait_async(self.wait, self._get_hook(), self.log, self.poll_interval)
         finally:
             await self._close_hook()
-        if verdict.state == "error":
-            self.log.error("Stopped waiting for %s: %s", self.describe(), verdict.text)
         yield TriggerEvent(verdict.payload())
 
     async def cleanup(self) -> None:

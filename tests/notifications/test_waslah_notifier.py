@@ -76,7 +76,7 @@ def test_long_text_is_cut_and_bad_recipients_fail_before_any_request(
     assert len(alert["text"]) == 4000 and alert["text"].endswith("…")
 
     before = len(api_requests(emulator))
-    with pytest.raises(WaslahInvalidInputError, match=r"Invalid `to`: invalid number\(s\): '123'"):
+    with pytest.raises(WaslahInvalidInputError, match=r"Invalid `to`: 1 invalid number\(s\): '123'"):
         WaslahNotifier(to=["081200000008", "123"], instance_key="demo")({})
     with pytest.raises(WaslahInvalidInputError, match="Invalid `to`: must name at least one recipient"):
         WaslahNotifier(to=[], instance_key="demo")({})

@@ -81,7 +81,7 @@ class TestSerialization:
     @pytest.mark.parametrize(
         ("build", "field"),
         [
-            (lambda: WaslahMessageTrigger(message_id="12"), "message_id"),
+            (lambda: WaslahMessageTrigger(message_id=1.5), "message_id"),
             (lambda: WaslahMessageTrigger(message_id=1, target_statuses=["done"]), "target_statuses"),
             (lambda: WaslahMessageTrigger(message_id=1, poll_interval=0), "poll_interval"),
             (lambda: WaslahBroadcastTrigger(broadcast_ids=[]), "broadcast_ids"),
@@ -191,9 +191,10 @@ class TestBroadcastTrigger:
         assert event["totals"] == {"total": 7, "sent": 6, "failed": 1, "pending": 0, "progress_percent": 100}
         assert [b["id"] for b in event["broadcasts"]] == [broadcast_id]
         assert event["message"] == f"Waslah broadcast {broadcast_id} completed: 100% - sent 6/7, failed 1"
-        lines = [line for line in log_lines(caplog, capsys) if f"Waslah broadcast {broadcast_id}: " in line]
+        logged = log_lines(caplog, capsys)
+        lines = [line for line in logged if f"Waslah broadcast {broadcast_id}" in line]
         assert len(lines) >= 3, lines  # one per poll, while it progressed
-        assert "100% - sent 6/7, failed 1" in lines[-1]
+        assert f"Waslah broadcast {broadcast_id} completed: 100% - sent 6/7, failed 1" in lines[-1]
         assert "100%" not in lines[0]  # progress was logged before the end, too
 
     async def test_too_many_failures_is_failed(self, emulator: EmulatorHandle) -> None:
