@@ -21,8 +21,9 @@ def test_failure_retry_and_success_callbacks_reach_the_recipients(dag_runner: An
             f"""
 alert = WaslahNotifier(to={ONCALL!r}, instance_key="demo")
 
-with DAG("notify_dag", schedule=None, start_date=datetime(2025, 1, 1)):
-    @task(retries=1, retry_delay=timedelta(0), on_failure_callback=alert,
+# One notifier shared by every task through default_args: each alert must name its own task.
+with DAG("notify_dag", schedule=None, start_date=datetime(2025, 1, 1), default_args={{"on_failure_callback": alert}}):
+    @task(retries=1, retry_delay=timedelta(0),
           on_retry_callback=send_waslah_notification(
               to="081200000003", instance_key="demo",
               text="Retrying {{{{ ti.task_id }}}} (try {{{{ ti.try_number }}}})"))
@@ -34,17 +35,24 @@ with DAG("notify_dag", schedule=None, start_date=datetime(2025, 1, 1)):
     def report():
         return 1
 
+    @task
+    def load_stock():
+        raise KeyError("sku")
+
     load_sales()
+    load_stock()
     report()
 """
         ),
     )
-    assert result.task_states() == {"load_sales": ["failed"], "report": ["success"]}
+    assert result.task_states() == {"load_sales": ["failed"], "load_stock": ["failed"], "report": ["success"]}
     ledger = emulator.ledger()
 
     for number in ("6281200000001", "6281200000002"):
-        (alert,) = ledger[number]
-        text = alert["text"]
+        alerts = {("Task: load_stock" in entry["text"]): entry["text"] for entry in ledger[number]}
+        assert len(ledger[number]) == 2 and set(alerts) == {True, False}  # one alert per failed task
+        assert "Task: load_sales" not in alerts[True] and "Try: 1" in alerts[True]
+        text = alerts[False]
         assert "DAG: notify_dag" in text and "Task: load_sales" in text
         assert "Try: 2" in text and "Run: manual__" in text
         assert "Log: http" in text and "/dags/notify_dag/runs/" in text and "/tasks/load_sales" in text
