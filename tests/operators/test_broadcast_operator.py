@@ -114,3 +114,48 @@ with DAG("bc_resume", schedule=None, start_date=datetime(2025, 1, 1),
     out = capsys.readouterr().out
     assert "chunk 1/4: found broadcast" in out and "from an earlier try, not sending again" in out
     assert "chunk 3/4 failed" in out and "a retry of this task finds them by name" in out
+
+
+@pytest.mark.parametrize("on_input_change", ["fail", "send"])
+def test_retry_with_changed_recipients_never_passes_as_resumed(
+    dag_runner: Any, emulator: Any, capsys: Any, on_input_change: str
+) -> None:
+    """Try 1 sends 250 numbers and chunk 3 fails; try 2 has 250 other numbers, still 3 chunks.
+
+    Before the fix the retry found chunks 1-2 "by name", skipped them and succeeded: 200 of the
+    new recipients got nothing.
+    """
+    emulator.add_fault(route=BULK_ROUTE, status=None, count=2)
+    emulator.add_fault(route=BULK_ROUTE, count=1, status=500)
+    result = dag_runner.run(
+        f"bc_changed_{on_input_change}",
+        dag_source(
+            f"""
+with DAG("bc_changed_{on_input_change}", schedule=None, start_date=datetime(2025, 1, 1),
+         default_args={{"retries": 1, "retry_delay": timedelta(0)}}):
+    WaslahBroadcastOperator(
+        task_id="remind",
+        instance_key="demo",
+        # The list an upstream query returns changes between the two tries.
+        recipients=(
+            "{{% set offset = 0 if ti.try_number == 1 else 5000 %}}"
+            "{{% for i in range(250) %}}6281300{{{{ '%06d' % (i + offset) }}}},{{% endfor %}}"
+        ),
+        text="Tagihan jatuh tempo",
+        delay_min_sec=0,
+        delay_max_sec=0,
+        on_input_change={on_input_change!r},
+    )
+"""
+        ),
+    )
+    ledger = emulator.ledger()
+    first, second = numbers(200), [f"6281300{i:06d}" for i in range(5000, 5250)]
+    if on_input_change == "fail":
+        assert result.task_states() == {"remind": ["failed"]}
+        assert sorted(ledger) == first  # nothing sent by the second try, and it said why
+        assert "differ from this try's" in capsys.readouterr().out
+    else:
+        assert result.task_states() == {"remind": ["success"]}
+        assert sorted(ledger) == sorted(first + second)  # every new recipient got it, once
+        assert Counter(len(messages) for messages in ledger.values()) == {1: 450}
