@@ -9,6 +9,7 @@ import pickle
 import traceback
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_waslah.client import errors as e
@@ -213,3 +214,78 @@ def test_no_api_key_in_xcom_of_a_real_task(dag_runner: Any, waslah_emulator: Any
     stored = json.dumps(list(result.xcom_all().values()), default=str)
     assert waslah_emulator.api_key not in stored
     assert waslah_emulator.api_key[12:] not in stored
+
+
+# ---------------------------------------------------------------- hostile keys: never in any exception text
+
+#: Characters people paste by accident, and worse: whitespace, controls, non-ASCII, zero-width, surrogates.
+_ODD = "\n\r\t \x00\x0b\x0c\x1b\x7f\x85\xa0\u2028\u200b\ufeffé日\ud800\udfff"
+
+
+def _hostile_keys() -> Any:
+    from hypothesis import strategies as st
+
+    token = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=16, max_size=24)
+    odd = st.text(alphabet=_ODD, max_size=3)
+    return st.tuples(odd, token, odd, token, odd).map(lambda p: (f"{p[0]}wsl_{p[1]}{p[2]}{p[3]}{p[4]}", p[1], p[3]))
+
+
+def _echoing_transport(request: httpx.Request) -> httpx.Response:
+    """A transport that fails the way h11 does for a bad header: with the header's value in the message."""
+    raise httpx.LocalProtocolError(f"Illegal header value {request.headers.get('authorization', '')!r}")
+
+
+def _answering_401(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, json={"ok": False, "error": "unauthorized", "message": "Unauthenticated."})
+
+
+def _error_texts_for_key(key: str) -> list[str]:
+    texts: list[str] = []
+    for transport in (httpx.MockTransport(_echoing_transport), httpx.MockTransport(_answering_401)):
+        try:
+            client = WaslahClient(api_key=key, base_url="https://waslah.test/api/v1", transport=transport)
+        except e.WaslahError as error:
+            texts += exception_texts(error)
+            continue
+        texts.append(repr(client))
+        fast(client, backoff_base=0.0, backoff_max=0.0)
+        for action in (
+            client.get_me,
+            lambda c=client: c.send_text(instance_key="demo", to="081234567890", text="x"),
+        ):
+            with pytest.raises(e.WaslahError) as caught:
+                action()
+            texts += exception_texts(caught.value)
+        client.close()
+    return texts
+
+
+def test_no_hostile_key_reaches_exception_text_or_reprs() -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_hostile_keys())
+    def check(case: tuple[str, str, str]) -> None:
+        key, first, second = case
+        ratelimit._registry.clear()
+        for text in _error_texts_for_key(key):
+            assert first not in text and second not in text
+            assert key.strip() not in text
+
+    check()
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\t", "  ", " \r\n\t"])
+def test_a_key_pasted_with_a_trailing_newline_works_over_real_http(secret_emulator: Any, suffix: str) -> None:
+    with fast(WaslahClient(api_key=KEY + suffix, base_url=secret_emulator.base_url)) as client:
+        assert client.get_me().api_key.prefix == KEY[:12]
+    with fast(WaslahClient(api_key=" " + KEY + suffix, base_url=secret_emulator.base_url)) as client:
+        assert client.send_text(instance_key="demo", to="081234567890", text="Halo").status == "pending"
+
+
+def test_a_hook_with_a_pasted_newline_sends(secret_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WASLAH_DEFAULT",
+        json.dumps({"conn_type": "waslah", "host": secret_emulator.base_url, "password": KEY + "\r\n"}),
+    )
+    assert WaslahHook().send_text(instance_key="demo", to="081234567890", text="Halo").status == "pending"

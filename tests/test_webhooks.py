@@ -225,3 +225,113 @@ def test_event_fields_fall_back_to_the_headers() -> None:
     body = json.dumps({"data": {"from": "6281234567890"}}).encode()
     event = verify_signature(body, generate_header(body=body), SECRET, now=NOW)
     assert (event.event, event.timestamp, event.reply_to) == ("message.received", NOW, "6281234567890")
+
+
+# ---------------------------------------------------------------- hostile deliveries: only WebhookVerificationError
+
+GOOD = generate_header()
+SIGNATURE = GOOD["X-Waslah-Signature"]
+SIGNED_AT_NOW = {"X-Waslah-Timestamp": str(NOW), "X-Waslah-Signature": SIGNATURE}
+
+HOSTILE: list[tuple[str, Any, Any, Any, str]] = [
+    # (id, body, headers, secret, reason)
+    ("timestamp-letters", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "soon"}, SECRET, "bad_timestamp"),
+    ("timestamp-400-digits", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "9" * 400}, SECRET, "bad_timestamp"),
+    ("timestamp-5000-digits", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "9" * 5000}, SECRET, "bad_timestamp"),
+    ("timestamp-arabic", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "١٧٤٨٠٣٦٤٠٠"}, SECRET, "bad_timestamp"),
+    ("timestamp-negative", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "-1"}, SECRET, "bad_timestamp"),
+    ("timestamp-float", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "1748036400.5"}, SECRET, "bad_timestamp"),
+    ("timestamp-underscores", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "1_748_036_400"}, SECRET, "bad_timestamp"),
+    ("timestamp-surrogate", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": "17\ud800"}, SECRET, "bad_timestamp"),
+    ("timestamp-list-of-two", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": [str(NOW), "1"]}, SECRET, "bad_headers"),
+    ("timestamp-dict", BODY, {**SIGNED_AT_NOW, "X-Waslah-Timestamp": {"a": 1}}, SECRET, "bad_headers"),
+    ("signature-list-of-two", BODY, {**SIGNED_AT_NOW, "X-Waslah-Signature": [SIGNATURE, "x"]}, SECRET, "bad_headers"),
+    ("signature-int", BODY, {**SIGNED_AT_NOW, "X-Waslah-Signature": 42}, SECRET, "bad_headers"),
+    (
+        "signature-surrogate",
+        BODY,
+        {**SIGNED_AT_NOW, "X-Waslah-Signature": "sha256=\ud800" + "0" * 63},
+        SECRET,
+        "bad_signature_format",
+    ),
+    (
+        "signature-non-hex",
+        BODY,
+        {**SIGNED_AT_NOW, "X-Waslah-Signature": "sha256=" + "é" * 64},
+        SECRET,
+        "bad_signature_format",
+    ),
+    ("signature-short", BODY, {**SIGNED_AT_NOW, "X-Waslah-Signature": "sha256=abc"}, SECRET, "bad_signature_format"),
+    ("headers-none", BODY, None, SECRET, "bad_headers"),
+    ("headers-list", BODY, [("X-Waslah-Signature", SIGNATURE)], SECRET, "bad_headers"),
+    ("headers-str", BODY, "X-Waslah-Signature: x", SECRET, "bad_headers"),
+    ("body-none", None, GOOD, SECRET, "bad_body"),
+    ("body-int", 42, GOOD, SECRET, "bad_body"),
+    ("body-surrogate", '{"event": "\ud800"}', GOOD, SECRET, "bad_body"),
+    ("body-dict", {"event": "x"}, GOOD, SECRET, "bad_body"),
+    ("secret-none", BODY, GOOD, None, "missing_secret"),
+    ("secret-int", BODY, GOOD, 12345, "missing_secret"),
+    ("secret-surrogate", BODY, GOOD, "whsec_\ud800", "missing_secret"),
+    ("secret-list", BODY, GOOD, ["whsec_x"], "missing_secret"),
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "secret", "reason"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_hostile_deliveries_raise_only_the_documented_error(body: Any, headers: Any, secret: Any, reason: str) -> None:
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_signature(body, headers, secret, now=NOW)
+    assert caught.value.reason == reason
+    assert len(str(caught.value)) < 300
+    assert reason in (verify_signature.__doc__ or "")
+
+
+def test_signed_but_hostile_payloads_are_bad_payloads() -> None:
+    for body in (b"[" * 100_000, b'{"timestamp": "soon", "data": {}}', b'{"timestamp": [1], "event": "x"}'):
+        headers = generate_header(body=body)
+        try:
+            event = verify_signature(body, headers, SECRET, now=NOW)
+        except WebhookVerificationError as error:
+            assert error.reason == "bad_payload"
+        else:
+            assert event.timestamp == NOW  # a payload timestamp that is not a number: the header's is used
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {k.encode(): v.encode() for k, v in GOOD.items()},  # ASGI's raw headers
+        {k: v.encode() for k, v in GOOD.items()},
+        {k: [v] for k, v in GOOD.items()},  # a multi-dict's lists
+        {k: (v,) for k, v in GOOD.items()},
+        {1: "x", None: "y", b"\xff": b"\xff", **GOOD},  # names that are not strings are skipped
+    ],
+    ids=["bytes-names-and-values", "bytes-values", "one-item-lists", "one-item-tuples", "odd-names"],
+)
+def test_header_shapes_frameworks_hand_over_verify(headers: Any) -> None:
+    assert verify_signature(BODY, headers, SECRET, now=NOW).event == "message.received"
+
+
+@pytest.mark.parametrize("body", [BODY, BODY.decode(), bytearray(BODY), memoryview(BODY)], ids=type)
+def test_bodies_as_bytes_str_bytearray_or_memoryview(body: Any) -> None:
+    assert verify_signature(body, GOOD, SECRET, now=NOW).data["message_id"] == 1234
+
+
+def test_an_upper_case_hex_signature_verifies() -> None:
+    headers = {**GOOD, "X-Waslah-Signature": "sha256=" + SIGNATURE[7:].upper()}
+    assert verify_signature(BODY, headers, SECRET, now=NOW).event == "message.received"
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"tolerance_seconds": float("nan")}, "bad_tolerance"),
+        ({"tolerance_seconds": -1}, "bad_tolerance"),
+        ({"tolerance_seconds": "300"}, "bad_tolerance"),
+        ({"now": float("nan")}, "bad_tolerance"),
+        ({"now": float("inf")}, "bad_tolerance"),
+    ],
+)
+def test_settings_that_would_disable_the_replay_window_are_refused(options: dict[str, Any], reason: str) -> None:
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_signature(BODY, GOOD, SECRET, **{"now": NOW, **options})
+    assert caught.value.reason == reason

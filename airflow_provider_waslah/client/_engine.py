@@ -4,16 +4,24 @@
 receives each send's :class:`Outcome`. The sync client drives it with ``time.sleep`` and a sync
 transport, the async client with ``asyncio.sleep`` and an async transport; nothing else differs.
 
-Retry rules (DESIGN.md, "The client's rules"):
+Retry rules:
 
-- Reads (GET) are retried on connection errors, timeouts, lost responses, 429 and 5xx.
+- Reads (GET) are retried on connection errors, timeouts, lost responses, 429, 5xx and success
+  answers whose body cannot be read (not JSON, or not ``{"ok": true, "data": ...}`` of the
+  expected shape); when the retries run out, the last error is raised (for an unreadable body,
+  :class:`WaslahResponseError`). A redirect is neither followed nor retried.
 - Sends (POST) are not idempotent. They are retried on 429 (Waslah refused them), on 502/503
   (documented as "engine down, try again": the request was not processed) and on failures that
   prove the request never reached Waslah (connect errors). A read timeout, a connection dropped
-  after sending, a 500 or a 504 may hide a queued message: retrying could send it twice, so the
-  client raises :class:`WaslahSendOutcomeUnknownError` instead and says so.
+  after sending, a 500 or a 504, and a success answer whose body cannot be read may hide a
+  queued message: retrying could send it twice, so the client raises
+  :class:`WaslahSendOutcomeUnknownError` instead and says so.
 - A 429 waits ``Retry-After`` (seconds or HTTP date; absurd values ignored) unless it exceeds
   ``max_retry_wait``, in which case :class:`WaslahRateLimitError` is raised at once.
+- Other retries wait an exponential backoff with jitter, capped at ``backoff_max``.
+
+Messages quote at most a few hundred characters of any body, so a proxy's error page never
+floods a log or an exception.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +42,7 @@ from airflow_provider_waslah.client.errors import (
     WaslahConnectionError,
     WaslahError,
     WaslahRateLimitError,
+    WaslahResponseError,
     WaslahSendOutcomeUnknownError,
     WaslahTimeoutError,
     error_class_for,
@@ -46,6 +56,9 @@ log = logging.getLogger("airflow_provider_waslah.client")
 NOT_PROCESSED_STATUSES = frozenset({429, 502, 503})
 #: Statuses a read may retry.
 RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: The longest piece of a response body or of Waslah's message quoted in an exception.
+MAX_QUOTED = 200
+_RATE_HEADER_VALUE = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except ValueError:
         try:
             moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
@@ -117,11 +130,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """A rate-limit header as a number: 1-12 ASCII digits; anything else is ignored."""
     value = headers.get(name)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+    if value is None or not _RATE_HEADER_VALUE.fullmatch(value.strip()):
         return None
+    return int(value)
 
 
 def _observe_rate_headers(limiter: RateLimiter, headers: Mapping[str, str]) -> None:
@@ -136,8 +149,19 @@ def _observe_rate_headers(limiter: RateLimiter, headers: Mapping[str, str]) -> N
 def _decode(content: bytes) -> Any:
     try:
         return json.loads(content) if content else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep, an integer too long
         return None
+
+
+def _quote(text: str, limit: int = MAX_QUOTED) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+def _snippet(content: bytes, limit: int = 60) -> str:
+    """The start of a body, quoted for a message: ``'<!DOCTYPE html><html>…'``."""
+    return repr(_quote(content[: limit * 4].decode("utf-8", errors="replace"), limit))
 
 
 def to_error(call: Call[Any], response: Response) -> WaslahAPIError:
@@ -146,8 +170,9 @@ def to_error(call: Call[Any], response: Response) -> WaslahAPIError:
     fields: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
     error = fields.pop("error", None)
     message = fields.pop("message", None) or (
-        response.content[:200].decode(errors="replace").strip() or f"HTTP {response.status_code}"
+        response.content[:MAX_QUOTED].decode(errors="replace").strip() or f"HTTP {response.status_code}"
     )
+    message = _quote(message if isinstance(message, str) else repr(message), 2 * MAX_QUOTED)
     fields.pop("ok", None)
     if response.status_code == 429:
         fields["retry_after"] = parse_retry_after(response.headers.get("retry-after"))
@@ -155,11 +180,84 @@ def to_error(call: Call[Any], response: Response) -> WaslahAPIError:
     return cls(
         status_code=response.status_code,
         error=error if isinstance(error, str) else None,
-        message=str(message),
+        message=message,
         method=call.method,
         path=call.path,
         extra=fields,
     )
+
+
+class _Unreadable(Exception):
+    """A success answer the client cannot use; ``why`` says briefly what was wrong."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _validation_summary(error: Exception) -> str:
+    """Which fields did not match, from a pydantic ``ValidationError`` (never the input values)."""
+    describe = getattr(error, "errors", None)
+    try:
+        problems = list(describe(include_url=False, include_input=False, include_context=False)) if describe else []
+    except Exception:  # not pydantic's: the class name will do
+        problems = []
+    if not problems:
+        return type(error).__name__
+    parts = [
+        f"{'.'.join(str(part)[:40] for part in problem.get('loc', ())) or 'data'}: {problem.get('msg', '')}"
+        for problem in problems[:3]
+    ]
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    return _quote("; ".join(parts) + more)
+
+
+def parse_answer(call: Call[T], response: Response) -> T:
+    """The parsed ``data`` of a success answer; raises ``_Unreadable`` when it cannot be read."""
+    status = response.status_code
+    if 300 <= status < 400:
+        location = _quote(response.headers.get("location", "") or "nowhere", 80)
+        raise _Unreadable(f"it is a redirect to {location!r}, which the client does not follow: check the base URL")
+    if not response.content.strip():
+        raise _Unreadable("the body is empty")
+    body = _decode(response.content)
+    if body is None:
+        raise _Unreadable(f"the body is not JSON; it starts with {_snippet(response.content)}")
+    if not isinstance(body, dict):
+        raise _Unreadable(f'the body is a JSON {type(body).__name__}, not an object with "ok" and "data"')
+    if body.get("ok") is False:
+        raise _Unreadable('the body says "ok": false')
+    if "data" not in body:
+        raise _Unreadable('the body has no "data" field')
+    try:
+        return call.parse(body["data"])
+    except Exception as error:  # pydantic's ValidationError, or whatever a custom parser raises
+        raise _Unreadable(
+            f'"data" is not what {call.method} {call.path} returns ({_validation_summary(error)})'
+        ) from None
+
+
+def _error_and_wait(
+    call: Call[Any], outcome: Response, limiter: RateLimiter, settings: Settings, attempt: int
+) -> tuple[WaslahError, float | None]:
+    """The error for an error answer, and how long to wait before retrying it (``None``: do not)."""
+    error = to_error(call, outcome)
+    retry_in: float | None = None
+    if outcome.status_code == 429:
+        assert isinstance(error, WaslahRateLimitError)
+        retry_in = error.retry_after if error.retry_after is not None else _backoff(settings, attempt)
+        # Every caller on this key waits, not only this one; the wait happens in
+        # limiter.acquire(), which also gives up past max_retry_wait.
+        limiter.penalize(retry_in)
+        if retry_in > settings.max_retry_wait:
+            raise error
+    elif outcome.status_code in NOT_PROCESSED_STATUSES or (
+        not call.is_send and outcome.status_code in RETRYABLE_READ_STATUSES
+    ):
+        retry_in = _backoff(settings, attempt)
+    elif call.is_send and outcome.status_code >= 500:
+        raise _unknown_outcome(call, f"Waslah answered HTTP {outcome.status_code}") from error
+    return error, retry_in
 
 
 def _backoff(settings: Settings, attempt: int) -> float:
@@ -209,26 +307,18 @@ def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generat
             retry_in = _backoff(settings, attempt)
         else:
             _observe_rate_headers(limiter, outcome.headers)
-            if outcome.status_code < 400:
-                body = _decode(outcome.content)
-                data = body.get("data") if isinstance(body, dict) else None
-                return call.parse(data)
-            error = to_error(call, outcome)
-            retry_in = None
-            if outcome.status_code == 429:
-                assert isinstance(error, WaslahRateLimitError)
-                retry_in = error.retry_after if error.retry_after is not None else _backoff(settings, attempt)
-                # Every caller on this key waits, not only this one; the wait happens in
-                # limiter.acquire() above, which also gives up past max_retry_wait.
-                limiter.penalize(retry_in)
-                if retry_in > settings.max_retry_wait:
-                    raise error
-            elif outcome.status_code in NOT_PROCESSED_STATUSES or (
-                not call.is_send and outcome.status_code in RETRYABLE_READ_STATUSES
-            ):
-                retry_in = _backoff(settings, attempt)
-            elif call.is_send and outcome.status_code >= 500:
-                raise _unknown_outcome(call, f"Waslah answered HTTP {outcome.status_code}") from error
+            if outcome.status_code >= 400:
+                error, retry_in = _error_and_wait(call, outcome, limiter, settings, attempt)
+            else:
+                try:
+                    return parse_answer(call, outcome)
+                except _Unreadable as unreadable:
+                    why = f"Waslah answered HTTP {outcome.status_code}, but the answer could not be read: "
+                    why += unreadable.why
+                if call.is_send:
+                    raise _unknown_outcome(call, why)
+                error = WaslahResponseError(why, method=call.method, path=call.path, http_status=outcome.status_code)
+                retry_in = None if outcome.status_code >= 300 else _backoff(settings, attempt)
         if retry_in is None or attempt >= settings.max_retries:
             raise error
         attempt += 1

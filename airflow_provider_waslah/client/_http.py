@@ -10,10 +10,12 @@ import ssl
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from airflow_provider_waslah import __version__
 from airflow_provider_waslah.client._engine import Outcome, Response, TransportFailure
 from airflow_provider_waslah.client.calls import Call
+from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 
 USER_AGENT = f"airflow-provider-waslah/{__version__}"
 #: Failures that prove the request never left this machine, so even a send may be retried.
@@ -51,9 +53,31 @@ def _request_options(call: Call[Any]) -> dict[str, Any]:
     return {"method": call.method, "url": call.path, "json": call.json, "files": call.files}
 
 
-def _failure(exc: httpx.HTTPError) -> TransportFailure:
-    # The message of an httpx error names the URL at most; headers (the key) never appear.
-    return TransportFailure(type(exc).__name__, str(exc) or type(exc).__name__, not isinstance(exc, _NEVER_SENT))
+def _build(client: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
+    """The request for ``call``; a body that cannot be encoded is bad input, reported before sending.
+
+    Builders validate every field, so this only catches :class:`Call` objects made by hand
+    (a lone surrogate, NaN, an object JSON cannot encode).
+    """
+    try:
+        return client.build_request(**_request_options(call))
+    except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
+        raise WaslahInvalidInputError("body", f"cannot be encoded as JSON in UTF-8 ({type(error).__name__})") from None
+
+
+def _scrub(text: str, secret: str) -> str:
+    """``text`` without the API key, also in its escaped (``repr``) and byte forms."""
+    for form in {secret, repr(secret)[1:-1], repr(secret.encode())[2:-1]}:
+        if form:
+            text = text.replace(form, "***")
+    return text
+
+
+def _failure(exc: httpx.HTTPError, secret: str) -> TransportFailure:
+    # httpx's messages name the URL at most, but h11's "Illegal header value b'Bearer …'" quotes
+    # a header: the key is scrubbed from every message, whatever the transport put in it.
+    detail = _scrub(str(exc) or type(exc).__name__, secret)
+    return TransportFailure(type(exc).__name__, detail, not isinstance(exc, _NEVER_SENT))
 
 
 def _response(response: httpx.Response) -> Response:
@@ -65,13 +89,15 @@ class SyncHTTP:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, transport: SyncTransport | None = None) -> None:
         self._client = httpx.Client(transport=transport, **_client_options(base_url, api_key, timeout))
+        self._secret = SecretStr(api_key)
 
     def send(self, call: Call[Any]) -> Outcome:
-        """Perform one exchange; never raises for HTTP or transport failures."""
+        """Perform one exchange; never raises for HTTP or transport failures (bad bodies raise)."""
+        request = _build(self._client, call)
         try:
-            return _response(self._client.request(**_request_options(call)))
+            return _response(self._client.send(request))
         except httpx.HTTPError as exc:
-            return _failure(exc)
+            return _failure(exc, self._secret.get_secret_value())
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -83,13 +109,15 @@ class AsyncHTTP:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, transport: AsyncTransport | None = None) -> None:
         self._client = httpx.AsyncClient(transport=transport, **_client_options(base_url, api_key, timeout))
+        self._secret = SecretStr(api_key)
 
     async def send(self, call: Call[Any]) -> Outcome:
-        """Perform one exchange; never raises for HTTP or transport failures."""
+        """Perform one exchange; never raises for HTTP or transport failures (bad bodies raise)."""
+        request = _build(self._client, call)
         try:
-            return _response(await self._client.request(**_request_options(call)))
+            return _response(await self._client.send(request))
         except httpx.HTTPError as exc:
-            return _failure(exc)
+            return _failure(exc, self._secret.get_secret_value())
 
     async def aclose(self) -> None:
         """Close the connection pool."""

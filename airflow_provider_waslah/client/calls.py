@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -115,19 +115,19 @@ def send_media(
 
     :param type: ``image``, ``document``, ``video`` or ``audio``.
     :param url: public http(s) URL (at most 2048 characters; not localhost or a private address),
-        or a URL returned by :meth:`upload`.
+        or a URL returned by :meth:`upload`. Its shape is checked here, its host when sent.
     :param caption: at most 1024 characters.
-    :param filename: the file name shown for documents.
-    :param mimetype: overrides the MIME type Waslah detects.
+    :param filename: the file name shown for documents (one line, at most 255 characters).
+    :param mimetype: overrides the MIME type Waslah detects (one line, at most 255 characters).
     """
     body = _body(
         instance_key=rules.check_instance_key(instance_key),
         to=rules.normalize_recipient(to),
         type=rules.check_media_type(type),
-        url=url,
+        url=rules.check_media_url(url, check_host=False),
         caption=rules.check_text(caption, "caption", rules.MAX_CAPTION, required=False),
-        filename=filename,
-        mimetype=mimetype,
+        filename=rules.check_short_string(filename, "filename"),
+        mimetype=rules.check_short_string(mimetype, "mimetype"),
         scheduled_at=_schedule(scheduled_at),
     )
     return Call("POST", "/messages/media", _model(MessageReceipt), json=body, is_send=True, media_urls=(("url", url),))
@@ -197,15 +197,11 @@ def send_bulk(
     :param delay_min_sec: minimum pause between messages, 0-300 s (Waslah's default 3).
     :param delay_max_sec: maximum pause, 0-300 s, at least ``delay_min_sec`` (default 8).
     """
-    if isinstance(recipients, str) or not isinstance(recipients, Iterable):
+    if isinstance(recipients, (str, bytes, bytearray, Mapping)) or not isinstance(recipients, Iterable):
         raise WaslahInvalidInputError("recipients", "must be a list of phone numbers or JIDs")
     valid, invalid = rules.normalize_recipients(recipients)
     if invalid:
-        shown = ", ".join(repr(value) for value in invalid[:10])
-        more = f" and {len(invalid) - 10} more" if len(invalid) > 10 else ""
-        raise WaslahInvalidInputError(
-            "recipients", f"{len(invalid)} invalid number(s): {shown}{more} (8-15 digits or a full JID)"
-        )
+        raise WaslahInvalidInputError("recipients", rules.invalid_recipients_rule(invalid))
     if not valid:
         raise WaslahInvalidInputError("recipients", "must contain at least one recipient")
     if len(valid) > rules.MAX_BROADCAST_RECIPIENTS:
@@ -222,7 +218,8 @@ def send_bulk(
     elif url is None:
         raise WaslahInvalidInputError("url", f"is required for a {kind} broadcast")
     else:
-        media_urls = (("url", url),)
+        media_urls = (("url", rules.check_media_url(url, check_host=False)),)
+        rules.check_text(text, "text", required=False)
     body = _body(
         instance_key=rules.check_instance_key(instance_key),
         recipients=valid,
@@ -230,8 +227,8 @@ def send_bulk(
         text=text,
         url=url,
         caption=rules.check_text(caption, "caption", rules.MAX_CAPTION, required=False),
-        filename=filename,
-        mimetype=mimetype,
+        filename=rules.check_short_string(filename, "filename"),
+        mimetype=rules.check_short_string(mimetype, "mimetype"),
         name=rules.check_text(name, "name", rules.MAX_BROADCAST_NAME, required=False),
         delay_min_sec=low,
         delay_max_sec=high,
@@ -240,36 +237,53 @@ def send_bulk(
 
 
 def upload(
-    *, file: bytes | str | os.PathLike[str], filename: str | None = None, mime_type: str | None = None
+    *,
+    file: bytes | bytearray | memoryview | str | os.PathLike[str],
+    filename: str | None = None,
+    mime_type: str | None = None,
 ) -> Call[Upload]:
     """``POST /uploads``: store a file (at most 16 MB, whitelisted MIME types) and get a URL for media sends.
 
-    :param file: a local path, or the file's bytes (then ``filename`` is required).
+    :param file: a local path, or the file's bytes (``bytes``, ``bytearray`` or ``memoryview``; then
+        ``filename`` is required).
     :param filename: the name Waslah keeps; defaults to the path's name.
     :param mime_type: defaults to a guess from the file name.
     """
-    if isinstance(file, bytes):
+    if isinstance(file, (bytes, bytearray, memoryview)):
         if not filename:
             raise WaslahInvalidInputError("filename", "is required when uploading bytes")
-        content = file
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise WaslahInvalidInputError("file_path", f"{str(path)!r} does not exist or is not a file")
-        rules.check_upload_size(path.stat().st_size, "file_path")
-        content = path.read_bytes()
+        content = bytes(file)
+    elif isinstance(file, (str, os.PathLike)):
+        try:
+            path = Path(file)
+            is_file = path.is_file()
+        except (TypeError, ValueError, OSError):  # an embedded NUL, a path too long for the OS
+            is_file = False
+        if not is_file:
+            raise WaslahInvalidInputError("file_path", f"{rules.shown(str(file), 80)} does not exist or is not a file")
+        try:
+            rules.check_upload_size(path.stat().st_size, "file_path")
+            content = path.read_bytes()
+        except OSError as error:  # not readable (permissions), or gone since is_file()
+            raise WaslahInvalidInputError("file_path", f"cannot be read ({type(error).__name__})") from None
         filename = filename or path.name
+    else:
+        raise WaslahInvalidInputError("file", f"must be a file path or bytes, got {type(file).__name__}")
+    filename = rules.check_short_string(filename, "filename")
+    if not filename:
+        raise WaslahInvalidInputError("filename", "must not be empty")
     rules.check_upload_size(len(content))
+    mime_type = rules.check_short_string(mime_type, "mime_type")
     guessed = mime_type or mimetypes.guess_type(filename)[0]
     if not guessed:
-        raise WaslahInvalidInputError("mime_type", f"cannot be guessed from {filename!r}; pass mime_type")
+        raise WaslahInvalidInputError("mime_type", f"cannot be guessed from {rules.shown(filename)}; pass mime_type")
     rules.media_type_for_mime(guessed)
     return Call("POST", "/uploads", _model(Upload), files={"file": (filename, content, guessed)}, is_send=True)
 
 
 def get_message(message_id: int) -> Call[Message]:
     """``GET /messages/{id}``: a message's status and details. Scope ``messages:read``."""
-    return Call("GET", f"/messages/{_positive_id(message_id, 'message_id')}", _model(Message))
+    return Call("GET", f"/messages/{rules.check_id(message_id, 'message_id')}", _model(Message))
 
 
 def list_broadcasts() -> Call[list[Broadcast]]:
@@ -279,16 +293,4 @@ def list_broadcasts() -> Call[list[Broadcast]]:
 
 def get_broadcast(broadcast_id: int) -> Call[Broadcast]:
     """``GET /broadcasts/{id}``: a broadcast's progress; poll until ``completed`` or ``failed``."""
-    return Call("GET", f"/broadcasts/{_positive_id(broadcast_id, 'broadcast_id')}", _model(Broadcast))
-
-
-def _positive_id(value: object, field: str) -> int:
-    if isinstance(value, float) and not value.is_integer():  # int() would truncate 1.9 to message 1
-        raise WaslahInvalidInputError(field, f"must be an integer id, got {value!r}")
-    try:
-        number = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise WaslahInvalidInputError(field, f"must be an integer id, got {value!r}") from None
-    if number <= 0 or isinstance(value, bool):
-        raise WaslahInvalidInputError(field, f"must be a positive integer id, got {value!r}")
-    return number
+    return Call("GET", f"/broadcasts/{rules.check_id(broadcast_id, 'broadcast_id')}", _model(Broadcast))

@@ -25,8 +25,8 @@ from airflow_provider_waslah.client._engine import Outcome, Send, Settings, Slee
 from airflow_provider_waslah.client._http import AsyncHTTP, AsyncTransport, SyncHTTP, SyncTransport
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.ratelimit import DEFAULT_WINDOW_SECONDS, limit_for, shared_limiter
-from airflow_provider_waslah.client.validation import check_media_url
+from airflow_provider_waslah.client.ratelimit import DEFAULT_WINDOW_SECONDS, PLAN_LIMITS, limit_for, shared_limiter
+from airflow_provider_waslah.client.validation import check_api_key, check_media_url, check_positive_seconds, shown
 
 DEFAULT_BASE_URL = "https://waslah.id/api/v1"
 
@@ -89,10 +89,35 @@ class Endpoints:
     get_broadcast = endpoint(calls.get_broadcast)
 
 
-class _ClientBase:
-    """Configuration shared by the sync and async clients.
+def _seconds(value: object, field: str, *, zero: bool = False) -> float:
+    if zero and isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    seconds = None if value is None else check_positive_seconds(value, field)
+    if seconds is None:
+        raise WaslahInvalidInputError(field, "must be a positive number of seconds, got None")
+    return seconds
 
-    :param api_key: the Waslah API key (``wsl_…``); kept as a secret, never shown.
+
+def _whole(value: object, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WaslahInvalidInputError(field, f"must be a whole number of at least {minimum}, got {shown(value)}")
+    return value
+
+
+def _plan(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.lower() not in PLAN_LIMITS:
+        raise WaslahInvalidInputError("plan", f"must be one of {', '.join(PLAN_LIMITS)}, got {shown(value)}")
+    return value.lower()
+
+
+class _ClientBase:
+    """Configuration shared by the sync and async clients; every option is checked here.
+
+    :param api_key: the Waslah API key (``wsl_…``); kept as a secret, never shown. Whitespace
+        around it (a pasted newline) is removed; whitespace inside it, control characters and
+        non-ASCII characters are refused (see :func:`~.validation.check_api_key`).
     :param base_url: the API root, ``https://waslah.id/api/v1`` by default.
     :param timeout: seconds per request.
     :param max_retries: retries of a retryable failure (see ``_engine.py`` for which are).
@@ -114,15 +139,21 @@ class _ClientBase:
         rate_limit_window_seconds: float = DEFAULT_WINDOW_SECONDS,
         max_retry_wait: float = 120.0,
     ) -> None:
-        if not api_key or not isinstance(api_key, str):
+        if api_key is None or (isinstance(api_key, str) and not api_key):
             raise WaslahInvalidInputError("api_key", "is required (the connection's Password field)")
-        self._api_key = SecretStr(api_key)
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.timeout = float(timeout)
-        self.settings = Settings(max_retries=int(max_retries), max_retry_wait=float(max_retry_wait))
-        self.limiter = shared_limiter(
-            self.base_url, api_key, limit_for(plan, rate_limit_per_minute), float(rate_limit_window_seconds)
+        key = check_api_key(api_key, "api_key")
+        self._api_key = SecretStr(key)
+        self.base_url = check_media_url(base_url or DEFAULT_BASE_URL, "base_url", check_host=False).rstrip("/")
+        self.timeout = _seconds(timeout, "timeout")
+        self.settings = Settings(
+            max_retries=_whole(max_retries, "max_retries", 0),
+            max_retry_wait=_seconds(max_retry_wait, "max_retry_wait", zero=True),
         )
+        per_minute = (
+            None if rate_limit_per_minute is None else _whole(rate_limit_per_minute, "rate_limit_per_minute", 1)
+        )
+        window = _seconds(rate_limit_window_seconds, "rate_limit_window_seconds")
+        self.limiter = shared_limiter(self.base_url, key, limit_for(_plan(plan), per_minute), window)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key='***')"

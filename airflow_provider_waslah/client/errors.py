@@ -70,11 +70,30 @@ class WaslahTimeoutError(WaslahTransportError):
 
 
 class WaslahSendOutcomeUnknownError(WaslahTransportError):
-    """A send may have been accepted, but its answer was lost (read timeout, dropped connection, 500).
+    """A send may have been accepted, but its answer was lost or unreadable.
 
+    Raised for a read timeout, a connection dropped after sending, a 500 or 504, and a success
+    status whose body cannot be read (an HTML page from a proxy, truncated JSON, another shape).
     The client does not retry it, because Waslah has no idempotency key and a retry could send
     the message twice. Check ``GET /messages/{id}`` or ``GET /broadcasts`` before sending again.
     """
+
+
+class WaslahResponseError(WaslahTransportError):
+    """A read got an answer the client cannot use: a success status with a body that is not
+    Waslah's ``{"ok": true, "data": ...}`` of the expected shape (an HTML page from a proxy,
+    truncated JSON, a list, other fields), or a redirect (the client does not follow redirects).
+
+    Unreadable bodies are retried like other transient failures; this is raised once the retries
+    run out (at once for a redirect). Sends never raise it: an unreadable answer to a send raises
+    :class:`WaslahSendOutcomeUnknownError`, since Waslah may have acted on it.
+
+    :ivar http_status: the HTTP status of the answer.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, http_status: int) -> None:
+        self.http_status = http_status
+        super().__init__(message, method=method, path=path)
 
 
 class WaslahAPIError(WaslahError):

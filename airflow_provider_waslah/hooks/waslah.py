@@ -16,6 +16,7 @@ Connection (type ``waslah``):
 from __future__ import annotations
 
 import asyncio
+import math
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,6 +25,7 @@ from airflow.sdk import BaseHook
 from airflow_provider_waslah.client.client import AsyncWaslahClient, Endpoints, WaslahClient
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.ratelimit import PLAN_LIMITS
+from airflow_provider_waslah.client.validation import check_api_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -39,20 +41,46 @@ SCOPE_USES = {
 }
 
 
+def _shape(value: object) -> str:
+    """What a connection field holds, without its value: ``a str of 28 characters``, ``a list``.
+
+    Connection fields may hold a secret pasted into the wrong box, so messages never quote them.
+    """
+    if isinstance(value, str):
+        return f"a str of {len(value)} characters"
+    name = type(value).__name__
+    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+
+
 def _number(
     conn: Connection, extras: dict[str, Any], name: str, kind: type[int] | type[float], minimum: float = 0
 ) -> Any:
+    """A numeric extra (JSON number or numeric string), checked without ever quoting its value."""
     value = extras.get(name)
-    if value in (None, ""):
+    if value is None or value == "":
         return None
     where = f"connection {conn.conn_id!r} extra.{name}"
+    noun = "a whole number" if kind is int else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, str))
+        or (isinstance(value, str) and not value.isascii())
+    ):
+        raise WaslahInvalidInputError(where, f"must be {noun} (got {_shape(value)})")
     try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        noun = "a whole number" if kind is int else "a number"
-        raise WaslahInvalidInputError(where, f"must be {noun}, got {value!r}") from None
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    except ValueError:
+        raise WaslahInvalidInputError(where, f"must be {noun} (got {_shape(value)})") from None
+    if not math.isfinite(number):
+        raise WaslahInvalidInputError(where, f"must be a finite number (got {_shape(value)})")
+    if kind is int:
+        if not number.is_integer():
+            raise WaslahInvalidInputError(where, f"must be a whole number (got {_shape(value)})")
+        number = int(number)
     if number < minimum:
-        raise WaslahInvalidInputError(where, f"must be at least {minimum:g}, got {value!r}")
+        raise WaslahInvalidInputError(where, f"must be at least {minimum:g}")
     return number
 
 
@@ -77,15 +105,16 @@ def client_options(conn: Connection) -> dict[str, Any]:
     extras = conn.extra_dejson
     if not conn.password:
         raise WaslahInvalidInputError(f"connection {conn.conn_id!r} password", "must hold the Waslah API key (wsl_…)")
+    api_key = check_api_key(conn.password, f"connection {conn.conn_id!r} password")
     plan = extras.get("plan") or None
-    if plan is not None and str(plan).lower() not in PLAN_LIMITS:
+    if plan is not None and (not isinstance(plan, str) or plan.strip().lower() not in PLAN_LIMITS):
         raise WaslahInvalidInputError(
-            f"connection {conn.conn_id!r} extra.plan", f"must be one of {', '.join(PLAN_LIMITS)}, got {plan!r}"
+            f"connection {conn.conn_id!r} extra.plan", f"must be one of {', '.join(PLAN_LIMITS)} (got {_shape(plan)})"
         )
     options: dict[str, Any] = {
-        "api_key": conn.password,
+        "api_key": api_key,
         "base_url": _base_url(conn),
-        "plan": plan,
+        "plan": plan.strip().lower() if plan else None,
         "timeout": _number(conn, extras, "timeout", float, minimum=0.1),
         "max_retries": _number(conn, extras, "max_retries", int),
         "rate_limit_per_minute": _number(conn, extras, "rate_limit_per_minute", int, minimum=1),
@@ -141,12 +170,28 @@ class WaslahHook(_WaslahHookBase, Endpoints):
         value = self.get_connection(self.waslah_conn_id).extra_dejson.get("webhook_secret")
         return str(value) if value else None
 
+    def _secrets(self) -> list[str]:
+        """The connection's API key and webhook secret (as stored and stripped), to keep out of messages."""
+        try:
+            conn = self.get_connection(self.waslah_conn_id)
+            values = [conn.password, conn.extra_dejson.get("webhook_secret")]
+        except Exception:
+            return []
+        found = [value for value in values if isinstance(value, str)]
+        return [form for value in found for form in {value, value.strip()} if len(form) >= 6]
+
     def test_connection(self) -> tuple[bool, str]:
-        """Call ``GET /me``: report who owns the key, its scopes and what it cannot do, or why it fails."""
+        """Call ``GET /me``: report who owns the key, its scopes and what it cannot do, or why it fails.
+
+        The message never contains the API key or the webhook secret.
+        """
         try:
             me = self.get_me()
         except Exception as error:
-            return False, f"{type(error).__name__}: {error}"
+            message = f"{type(error).__name__}: {error}"
+            for secret in self._secrets():
+                message = message.replace(secret, "***")
+            return False, message
         scopes = set(me.api_key.scopes)
         missing = [f"{scope} (cannot {use})" for scope, use in SCOPE_USES.items() if scope not in scopes]
         owner = f"{me.user.name or 'user'} <{me.user.email or 'no email'}>"

@@ -50,7 +50,12 @@ BAD_INPUTS = [
     ("to-none", text(to=None), "to", "must be a phone number or a WhatsApp JID, got NoneType"),
     ("to-bool", text(to=True), "to", "got bool"),
     ("to-jid-bad-domain", text(to="6281234567890@example.com"), "to", "must end with one of @s.whatsapp.net"),
-    ("to-jid-bad-local", text(to="abc@s.whatsapp.net"), "to", "must start with digits before the '@'"),
+    (
+        "to-jid-bad-local",
+        text(to="abc@s.whatsapp.net"),
+        "to",
+        "the part before '@' must be a phone number in international form",
+    ),
     ("to-jid-double-at", text(to="62812@lid@g.us"), "to", "must end with one of"),
     ("instance-key", text(instance_key="demo key!"), "instance_key", "letters, digits, '-' or '_'"),
     # text and caption lengths
@@ -170,8 +175,8 @@ BAD_INPUTS = [
     ),
     # ids
     ("message-id-zero", lambda c: c.get_message(0), "message_id", "must be a positive integer id, got 0"),
-    ("message-id-text", lambda c: c.get_message("abc"), "message_id", "must be an integer id, got 'abc'"),
-    ("message-id-float", lambda c: c.get_message(1.9), "message_id", "must be an integer id, got 1.9"),
+    ("message-id-text", lambda c: c.get_message("abc"), "message_id", "must be a positive integer id, got 'abc'"),
+    ("message-id-float", lambda c: c.get_message(1.9), "message_id", "must be a positive integer id, got 1.9"),
     ("broadcast-id-bool", lambda c: c.get_broadcast(True), "broadcast_id", "must be a positive integer id, got True"),
     ("instance-key-slash", lambda c: c.get_instance("../me"), "instance_key", "letters, digits"),
 ]

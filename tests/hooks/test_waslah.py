@@ -98,21 +98,29 @@ def test_extras_become_client_options() -> None:
         (
             {"extra": {"plan": "gold"}},
             "connection 'waslah_test' extra.plan",
-            "must be one of free, basic, pro, enterprise, got 'gold'",
+            "must be one of free, basic, pro, enterprise (got a str of 4 characters)",
         ),
-        ({"extra": {"timeout": "soon"}}, "connection 'waslah_test' extra.timeout", "must be a number, got 'soon'"),
-        ({"extra": {"max_retries": -1}}, "connection 'waslah_test' extra.max_retries", "must be at least 0, got -1"),
-        ({"extra": {"timeout": 0}}, "connection 'waslah_test' extra.timeout", "must be at least 0.1, got 0"),
+        ({"extra": {"timeout": "soon"}}, "connection 'waslah_test' extra.timeout", "must be a number (got a str of 4"),
+        ({"extra": {"max_retries": -1}}, "connection 'waslah_test' extra.max_retries", "must be at least 0"),
+        ({"extra": {"timeout": 0}}, "connection 'waslah_test' extra.timeout", "must be at least 0.1"),
         (
             {"extra": {"rate_limit_per_minute": "many"}},
             "connection 'waslah_test' extra.rate_limit_per_minute",
-            "must be a whole number, got 'many'",
+            "must be a whole number (got a str of 4 characters)",
         ),
         (
             {"extra": {"rate_limit_per_minute": 0}},
             "connection 'waslah_test' extra.rate_limit_per_minute",
-            "must be at least 1, got 0",
+            "must be at least 1",
         ),
+        ({"extra": {"max_retries": 2.5}}, "connection 'waslah_test' extra.max_retries", "must be a whole number"),
+        ({"extra": {"max_retries": True}}, "connection 'waslah_test' extra.max_retries", "must be a whole number"),
+        ({"extra": {"timeout": "nan"}}, "connection 'waslah_test' extra.timeout", "must be a finite number"),
+        ({"extra": {"timeout": float("inf")}}, "connection 'waslah_test' extra.timeout", "must be a finite number"),
+        ({"extra": {"timeout": 10**400}}, "connection 'waslah_test' extra.timeout", "must be a finite number"),
+        ({"extra": {"timeout": [1]}}, "connection 'waslah_test' extra.timeout", "must be a number (got a list"),
+        ({"extra": {"plan": ["pro"]}}, "connection 'waslah_test' extra.plan", "must be one of free"),
+        ({"extra": {"timeout": "١٢"}}, "connection 'waslah_test' extra.timeout", "must be a number (got a str of 2"),
     ],
 )
 def test_bad_connections_fail_naming_the_field(fields: dict[str, Any], field: str, rule: str) -> None:
@@ -120,6 +128,54 @@ def test_bad_connections_fail_naming_the_field(fields: dict[str, Any], field: st
         client_options(conn(**fields))
     assert caught.value.field == field
     assert rule in caught.value.rule
+
+
+SECRET_PASTE = "whsec_TOPSECRET_0a1b2c3d4e5f"
+
+
+@pytest.mark.parametrize(
+    "extra", ["plan", "timeout", "max_retries", "rate_limit_per_minute", "rate_limit_window_seconds"]
+)
+@pytest.mark.parametrize("pasted", [SECRET_PASTE, KEY, "-" + SECRET_PASTE, SECRET_PASTE + "\n"])
+def test_a_secret_pasted_into_the_wrong_extra_is_never_echoed(extra: str, pasted: str) -> None:
+    with pytest.raises(e.WaslahInvalidInputError) as caught:
+        client_options(conn(extra={extra: pasted}))
+    assert caught.value.field == f"connection 'waslah_test' extra.{extra}"
+    assert f"a str of {len(pasted)} characters" in caught.value.rule
+    texts = [str(caught.value), repr(caught.value), repr(caught.value.args), repr(vars(caught.value))]
+    assert not [text for text in texts if pasted.strip() in text or pasted.strip()[6:] in text]
+
+
+@pytest.mark.parametrize("pasted", [KEY + "\n", KEY + "\r\n", "\t" + KEY + "  ", " " + KEY, KEY + "\u00a0"])
+def test_a_key_pasted_with_surrounding_whitespace_is_stripped(pasted: str) -> None:
+    assert client_options(conn(password=pasted))["api_key"] == KEY
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "wsl_live abcdef0123456789",
+        "wsl_live\tabcdef0123456789",
+        "wsl_live\nabcdef0123456789",
+        "wsl_live_abcdéf0123456789",
+        "wsl_live_abc\x00def0123456789",
+        "wsl_live_abc\x7fdef0123456789",
+        "wsl_live_abc\u200bdef0123456789",
+        "wsl_live_abc\ud800def0123456789",
+        "   ",
+    ],
+    ids=["space", "tab", "newline", "non-ascii", "nul", "del", "zero-width", "surrogate", "blank"],
+)
+def test_a_key_with_inner_whitespace_or_odd_characters_is_refused_without_echo(pasted: str) -> None:
+    with pytest.raises(e.WaslahInvalidInputError) as caught:
+        client_options(conn(password=pasted))
+    assert caught.value.field == "connection 'waslah_test' password"
+    texts = [str(caught.value), repr(caught.value), repr(vars(caught.value))]
+    assert not [text for text in texts if "abcdef0123456789" in text or "def0123456789" in text]
+    with pytest.raises(e.WaslahInvalidInputError) as direct:
+        WaslahClient(api_key=pasted)
+    assert direct.value.field == "api_key"
+    assert "def0123456789" not in str(direct.value)
 
 
 def test_empty_host_means_waslah_id() -> None:
@@ -263,6 +319,27 @@ def test_test_connection_refused(use: Any) -> None:
     assert ok is False
     assert message.startswith("WaslahConnectionError: GET /me: ConnectError: ")
     assert "refused" in message.lower()
+
+
+def test_test_connection_with_a_pasted_newline_works(use: Any, waslah_emulator: Any) -> None:
+    ok, message = use(waslah_emulator.api_key + "\r\n").test_connection()
+    assert (ok, message.startswith("Connected to")) == (True, True)
+    assert [r["status"] for r in waslah_emulator.requests()] == [200]
+
+
+@pytest.mark.parametrize(
+    "key", ["wsl_SECRET KEY_0a1b2c3d4e", "wsl_SECRETKEY_0a1b2c3d4e\u00e9", "wsl_SECRET\x00KEY_0a1b2c3d"]
+)
+def test_test_connection_never_shows_the_key_or_webhook_secret(use: Any, waslah_emulator: Any, key: str) -> None:
+    ok, message = use(key, webhook_secret=SECRET_PASTE).test_connection()
+    assert ok is False
+    assert "password" in message
+    assert "SECRET" not in message and "0a1b2c3d" not in message
+    for extra in ("plan", "timeout", "max_retries", "rate_limit_per_minute", "rate_limit_window_seconds"):
+        ok, message = use(None, webhook_secret=SECRET_PASTE, **{extra: SECRET_PASTE}).test_connection()
+        assert ok is False and extra in message
+        assert "TOPSECRET" not in message and "0a1b2c3d4e5f" not in message
+    assert waslah_emulator.requests() == []
 
 
 def test_test_connection_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
