@@ -39,7 +39,7 @@ from airflow_provider_waslah.client.errors import (
     WaslahTransportError,
 )
 from airflow_provider_waslah.client.models import Broadcast, Message
-from airflow_provider_waslah.client.validation import MESSAGE_STATUSES, STATUS_ORDER, check_id
+from airflow_provider_waslah.client.validation import MESSAGE_STATUSES, STATUS_ORDER, check_id, shown
 
 #: What ``wait_for`` accepts on the message operators, and the sensors' default targets.
 MESSAGE_WAIT_TARGETS: tuple[str, ...] = ("sent", "delivered", "read")
@@ -139,7 +139,7 @@ def check_target_statuses(target_statuses: Iterable[str] | str, field: str = "ta
     unknown = [value for value in values if value not in MESSAGE_STATUSES]
     if not values or unknown:
         raise WaslahInvalidInputError(
-            field, f"must be a non-empty list of {', '.join(MESSAGE_STATUSES)}; got {list(values)!r}"
+            field, f"must be a non-empty list of {', '.join(MESSAGE_STATUSES)}; got {shown(list(values))}"
         )
     return values
 
@@ -149,7 +149,7 @@ def check_failed_ratio(value: object, field: str = "max_failed_ratio") -> float 
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise WaslahInvalidInputError(field, f"must be a number between 0 and 1, got {value!r}")
+        raise WaslahInvalidInputError(field, f"must be a number between 0 and 1, got {shown(value)}")
     return float(value)
 
 

@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow.sdk.exceptions import AirflowException as _Base
+    from airflow.sdk.exceptions import AirflowFailException as _FailBase
 else:
     try:  # Airflow present: fail tasks the Airflow way.
         from airflow.sdk.exceptions import AirflowException as _Base
     except ImportError:  # the client used on its own
         _Base = Exception
+    try:
+        from airflow.sdk.exceptions import AirflowFailException as _FailBase
+    except ImportError:
+        try:  # Airflow 3.1 keeps it in airflow.exceptions only
+            from airflow.exceptions import AirflowFailException as _FailBase
+        except ImportError:
+            _FailBase = _Base
 
 
 class WaslahError(_Base):
@@ -39,8 +47,11 @@ def _rebuild_error(cls: type[WaslahError], args: tuple[Any, ...], state: dict[st
     return error
 
 
-class WaslahInvalidInputError(WaslahError, ValueError):
+class WaslahInvalidInputError(WaslahError, _FailBase, ValueError):
     """Input failed pre-flight validation; nothing was sent.
+
+    With Airflow installed it is also an ``AirflowFailException``: a task that fails on bad input
+    is not retried, since the same input would fail the same way.
 
     :param field: the request field at fault (``to``, ``text``, ``recipients[3]``, ...).
     :param rule: the rule it broke, in words.

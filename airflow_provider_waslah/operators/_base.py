@@ -16,7 +16,7 @@ from airflow_provider_waslah._compat import (
     conf,
 )
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.validation import check_positive_seconds
+from airflow_provider_waslah.client.validation import check_positive_seconds, shown
 from airflow_provider_waslah.hooks.waslah import WaslahHook
 from airflow_provider_waslah.polling import Verdict, Wait
 from airflow_provider_waslah.waiting import raise_for_verdict, verdict_from_event, wait_in_worker
@@ -61,7 +61,7 @@ class _WaslahSendOperator(BaseOperator):
         super().__init__(**kwargs)
         if wait_for is not None and wait_for not in self.wait_targets:
             raise WaslahInvalidInputError(
-                "wait_for", f"must be None or one of {', '.join(self.wait_targets)}, got {wait_for!r}"
+                "wait_for", f"must be None or one of {', '.join(self.wait_targets)}, got {shown(wait_for)}"
             )
         self.instance_key = instance_key
         self.waslah_conn_id = waslah_conn_id

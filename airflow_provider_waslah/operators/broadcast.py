@@ -36,7 +36,7 @@ def _optional_int(value: object, field: str) -> int | None:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise WaslahInvalidInputError(field, f"must be a whole number of seconds, got {str(value)[:40]!r}")
+    raise WaslahInvalidInputError(field, f"must be a whole number of seconds, got {rules.shown(value)}")
 
 
 class WaslahBroadcastOperator(_WaslahSendOperator):
@@ -165,7 +165,7 @@ class WaslahBroadcastOperator(_WaslahSendOperator):
         self.chunk_size = chunk_size
         if on_input_change not in ON_INPUT_CHANGE:
             raise WaslahInvalidInputError(
-                "on_input_change", f"must be one of {', '.join(ON_INPUT_CHANGE)}, got {on_input_change!r}"
+                "on_input_change", f"must be one of {', '.join(ON_INPUT_CHANGE)}, got {rules.shown(on_input_change)}"
             )
         self.on_input_change = on_input_change
 

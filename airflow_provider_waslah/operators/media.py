@@ -48,7 +48,8 @@ class _MediaMessageOperator(_WaslahMessageOperator):
             guessed = self.mimetype or mimetypes.guess_type(str(self.file_path))[0]
             if not guessed:
                 raise WaslahInvalidInputError(
-                    "file_path", f"cannot tell the MIME type of {str(self.file_path)!r}; pass type= or mimetype="
+                    "file_path",
+                    f"cannot tell the MIME type of {rules.shown(str(self.file_path), 120)}; pass type= or mimetype=",
                 )
             return rules.media_type_for_mime(guessed, "file_path")
         if self.url:
@@ -118,7 +119,7 @@ class WaslahSendMediaOperator(_MediaMessageOperator):
         media_type = self._media_type()
         if media_type is None:
             raise WaslahInvalidInputError(
-                "type", f"cannot be inferred from {url[:80]!r}; pass one of {', '.join(rules.MEDIA_TYPES)}"
+                "type", f"cannot be inferred from {rules.shown(url, 80)}; pass one of {', '.join(rules.MEDIA_TYPES)}"
             )
         return calls.send_media(
             instance_key=self.instance_key,

@@ -39,7 +39,7 @@ from airflow_provider_waslah._compat import (
 )
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.models import Broadcast
-from airflow_provider_waslah.client.validation import check_id
+from airflow_provider_waslah.client.validation import check_id, shown
 from airflow_provider_waslah.hooks.waslah import WaslahHook
 from airflow_provider_waslah.polling import (
     DEFAULT_MESSAGE_TARGETS,
@@ -87,7 +87,7 @@ def coerce_ids(value: Any, field: str) -> list[int]:
             try:
                 value = json.loads(text[:10_000])
             except (ValueError, RecursionError):
-                rule = f"must be a Waslah id or a list of ids, got {text[:40]!r}"
+                rule = f"must be a Waslah id or a list of ids, got {shown(text)}"
                 raise WaslahInvalidInputError(field, rule) from None
         elif "," in text:
             value = [part for part in text.split(",") if part.strip()]
