@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_waslah.plans import DEFAULT_PLAN, PLAN_LIMITS, PLAN_NAMES
+
 _PACKAGE = "airflow_provider_waslah"
+_BUDGETS = "/".join(str(limit) for limit in PLAN_LIMITS.values())
 
 
 def _connection_type() -> dict[str, Any]:
@@ -19,11 +22,11 @@ def _connection_type() -> dict[str, Any]:
         "conn-fields": {
             "plan": {
                 "label": "Plan",
-                "description": "Your Waslah plan: sizes the per-minute rate limit (60/300/1000/5000).",
+                "description": f"Your Waslah plan: sizes the per-minute rate limit ({_BUDGETS}).",
                 "schema": {
                     "type": ["string", "null"],
-                    "enum": ["free", "basic", "pro", "enterprise"],
-                    "default": "pro",
+                    "enum": list(PLAN_NAMES),
+                    "default": DEFAULT_PLAN,
                 },
             },
             "rate_limit_per_minute": {
@@ -53,7 +56,7 @@ def _connection_type() -> dict[str, Any]:
             "placeholders": {
                 "host": "https://waslah.id/api/v1",
                 "password": "wsl_…",
-                "plan": "pro",
+                "plan": DEFAULT_PLAN,
                 "timeout": "30",
                 "max_retries": "3",
             },

@@ -21,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 
-#: Requests per minute by plan, from Waslah's reference.
-PLAN_LIMITS: dict[str, int] = {"free": 60, "basic": 300, "pro": 1000, "enterprise": 5000}
+from airflow_provider_waslah.plans import PLAN_LIMITS  # requests per minute by plan (the hook imports it here)
+
 DEFAULT_WINDOW_SECONDS = 60.0
 
 

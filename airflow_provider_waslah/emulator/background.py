@@ -8,18 +8,18 @@ from __future__ import annotations
 import threading
 import time
 
-from airflow_provider_waslah.emulator.entities import Delivery
-from airflow_provider_waslah.emulator.state import EmulatorState
+from airflow_provider_waslah.emulator.backend import WaslahBackend
+from airflow_provider_waslah.emulator.records import Delivery
 from airflow_provider_waslah.webhooks import signed_headers
 
 _MAX_SLEEP = 0.25
 
 
 class BackgroundWorkers:
-    """The ticker and webhook-delivery threads of one :class:`EmulatorState` (idempotent start/stop)."""
+    """The ticker and webhook-delivery threads of one :class:`WaslahBackend` (idempotent start/stop)."""
 
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
+    def __init__(self, backend: WaslahBackend) -> None:
+        self.backend = backend
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
@@ -46,39 +46,39 @@ class BackgroundWorkers:
         """Stop both threads and wait for them."""
         with self._start_lock:
             self._stop.set()
-            with self.state.changed:
-                self.state.changed.notify_all()
+            with self.backend.changed:
+                self.backend.changed.notify_all()
             for thread in self._threads:
                 thread.join(timeout)
             self._threads = []
 
     def _wait(self, until: float | None) -> None:
-        now = self.state.clock()
+        now = self.backend.clock()
         delay = _MAX_SLEEP if until is None else min(_MAX_SLEEP, max(0.0, until - now))
-        with self.state.changed:
+        with self.backend.changed:
             if not self._stop.is_set():
-                self.state.changed.wait(delay)
+                self.backend.changed.wait(delay)
 
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.state.tick()
+                self.backend.tick()
             except Exception:  # pragma: no cover - keep ticking whatever happens
                 time.sleep(0.05)
-            self._wait(self.state.next_tick_at())
+            self._wait(self.backend.next_tick_at())
 
     def _delivery_loop(self) -> None:
         import httpx  # the worker is the only HTTP client in the emulator
 
-        with httpx.Client(timeout=float(self.state.config.get("webhook_timeout", 5.0))) as client:
+        with httpx.Client() as client:
             while not self._stop.is_set():
-                due = self.state.due_deliveries()
+                due = self.backend.due_deliveries()
                 for delivery in due:
                     if self._stop.is_set():
                         return
                     self._deliver(client, delivery)
                 if not due:
-                    self._wait(self.state.next_delivery_at())
+                    self._wait(self.backend.next_delivery_at())
 
     def _deliver(self, client: object, delivery: Delivery) -> None:
         import httpx
@@ -86,9 +86,10 @@ class BackgroundWorkers:
         assert isinstance(client, httpx.Client)
         headers = signed_headers(delivery.secret, delivery.body, event=delivery.event, event_id=delivery.event_id)
         try:
-            response = client.post(delivery.url, content=delivery.body, headers=headers)
-        except httpx.HTTPError as exc:
-            self.state.record_attempt(delivery, None, f"{type(exc).__name__}: {exc}")
+            timeout = self.backend.settings.webhook_timeout
+            response = client.post(delivery.url, content=delivery.body, headers=headers, timeout=timeout)
+        except Exception as exc:  # any failure (transport, a URL httpx refuses) is this attempt's failure
+            self.backend.record_attempt(delivery, None, f"{type(exc).__name__}: {exc}")
             return
         error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-        self.state.record_attempt(delivery, response.status_code, error)
+        self.backend.record_attempt(delivery, response.status_code, error)

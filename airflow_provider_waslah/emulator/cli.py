@@ -18,10 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="port (default 8787; 0 picks a free port)")
     parser.add_argument("--seed-file", help="JSON seed file merged over the default seed")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="real seconds per emulated second")
-    parser.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
-    parser.add_argument("--random-seed", type=int, default=0, help="seed of the emulator's RNG")
+    # No defaults here: a seed file's settings apply unless a flag overrides them.
+    parser.add_argument("--time-scale", type=float, help="real seconds per emulated second (default 1)")
+    parser.add_argument("--rate-window", type=float, help="rate-limit window in seconds (default 60)")
+    parser.add_argument("--random-seed", type=int, help="seed of the emulator's RNG (default 0)")
     parser.add_argument("--log-level", default="warning", help="uvicorn log level")
+    parser.add_argument(
+        "--public-url",
+        help="the origin clients use, in check_status_url and upload URLs (default http://HOST:PORT)",
+    )
     return parser
 
 
@@ -42,19 +47,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    server = EmulatorServer(
-        args.host,
-        args.port,
-        seed=seed,
-        time_scale=args.time_scale,
-        rate_window_seconds=args.rate_window,
-        random_seed=args.random_seed,
-        log_level=args.log_level,
-    )
+    try:
+        server = EmulatorServer(
+            args.host,
+            args.port,
+            seed=seed,
+            time_scale=args.time_scale,
+            rate_window_seconds=args.rate_window,
+            random_seed=args.random_seed,
+            log_level=args.log_level,
+            public_url=args.public_url,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server.start()
-    keys = server.state.api_keys
+    keys = server.backend.api_keys
     api_key = server.api_key if server.api_key in keys else next(iter(keys), "")
     print(f"Waslah emulator listening on {server.base_url}")
     print(f"API key: {api_key}")

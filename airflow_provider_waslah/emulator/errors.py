@@ -1,4 +1,4 @@
-"""The emulator's typed API error: every rule of the state model raises it, the routes render it."""
+"""The emulator's typed API error: the backend and the request parsers raise it, the routes render it."""
 
 from __future__ import annotations
 
@@ -49,3 +49,23 @@ def field_sentence(field: str, rule: str) -> str:
     if rule in ("is required", "required"):
         return f"The {field} field is required."
     return f"The {field} {rule.rstrip('.')}."
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """``value`` as an error message quotes it: at most ``limit`` characters."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def message_not_found(raw_id: object) -> EmulatorAPIError:
+    """404 ``not_found`` for ``GET /messages/{id}``, in Waslah's words."""
+    return EmulatorAPIError(
+        404, "not_found", f"Message dengan ID `{shown(raw_id)}` tidak ditemukan atau bukan milik Anda."
+    )
+
+
+def broadcast_not_found(raw_id: object) -> EmulatorAPIError:
+    """404 ``not_found`` for ``GET /broadcasts/{id}``."""
+    return EmulatorAPIError(
+        404, "not_found", f"Broadcast dengan ID `{shown(raw_id)}` tidak ditemukan atau bukan milik Anda."
+    )

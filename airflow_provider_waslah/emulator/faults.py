@@ -1,72 +1,85 @@
-"""Fault injection: failures the control API installs for matching requests (``POST /_emulator/faults``)."""
+"""The installed faults and which one a request hits (the middleware carries the fault out).
+
+One random draw per request decides: the faults matching the request take consecutive slices
+of ``[0, 1)`` as wide as their ``rate``, in the order they were added, so the rates of faults
+on the same route add up (seven faults at rate 0.02 hit 14% of requests, 2% each). A fault at
+rate 1 always fires while it lasts, so faults with a ``count`` queue up in order.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-from typing import Any
+import random
 
-from airflow_provider_waslah.emulator.body import require_object
-from airflow_provider_waslah.emulator.core import StateCore
-from airflow_provider_waslah.emulator.entities import Fault
-from airflow_provider_waslah.emulator.errors import validation_failed
+from airflow_provider_waslah.emulator.records import Fault, FaultSpec
+
+#: Wrong bodies a ``garbage`` fault can answer with, by name (``random`` picks one per hit).
+GARBAGE_BODIES = ("html", "truncated", "wrong_shape", "empty")
+_HTML = (
+    b"<!DOCTYPE html>\n<html><head><title>Waslah</title></head>"
+    b"<body><h1>Sedang dalam pemeliharaan</h1><p>Silakan coba beberapa saat lagi.</p></body></html>\n"
+)
+_WRONG_SHAPES = (b'{"status":"success","result":{"queued":true}}', b'["ok"]', b'{"ok":true,"data":"queued"}')
 
 
-class FaultInjection(StateCore):
-    """The installed faults and which one a request triggers."""
+class FaultTable:
+    """The installed faults, in order, and the random source that decides which one fires.
 
-    def add_fault(self, data: object) -> dict[str, Any]:
-        """Install a fault (``POST /_emulator/faults``)."""
-        data = require_object(data, "fault")
-        allowed = {"route", "status", "rate", "count", "latency", "drop_connection", "lose_response"}
-        allowed |= {"error", "message"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise validation_failed({key: [f"Unknown fault field `{key}`."] for key in sorted(unknown)})
-        try:
-            status = data.get("status", 500)
-            fault = Fault(
-                id=0,
-                route=str(data.get("route", "*")),
-                status=None if status is None else int(status),
-                rate=float(data.get("rate", 1.0)),
-                count=None if data.get("count") is None else int(data["count"]),
-                latency=float(data.get("latency", 0.0)),
-                drop_connection=bool(data.get("drop_connection", False)),
-                lose_response=bool(data.get("lose_response", False)),
-                error=None if data.get("error") is None else str(data["error"]),
-                message=None if data.get("message") is None else str(data["message"]),
-            )
-        except (TypeError, ValueError) as exc:
-            raise validation_failed({"fault": [f"Invalid fault: {exc}"]}) from None
-        with self.lock:
-            fault.id = self._next_fault_id
-            self._next_fault_id += 1
-            self.faults.append(fault)
-            return fault.to_api()
+    Not thread-safe on its own: the backend calls it with its lock held.
+    """
 
-    def list_faults(self) -> list[dict[str, Any]]:
-        """The installed faults (``GET /_emulator/faults``)."""
-        with self.lock:
-            return [f.to_api() for f in self.faults]
+    def __init__(self, random_seed: int) -> None:
+        self.faults: list[Fault] = []
+        self.rng = random.Random(random_seed)
+        self._next_id = 1
 
-    def clear_faults(self) -> None:
-        """Remove every fault."""
-        with self.lock:
-            self.faults.clear()
+    def reseed(self, random_seed: int) -> None:
+        """Restart the random choices from ``random_seed``."""
+        self.rng = random.Random(random_seed)
 
-    def pick_fault(self, method: str, path: str) -> Fault | None:
-        """The first active fault matching ``"METHOD /path"`` that fires this time (uses up ``count``)."""
+    def clear(self) -> None:
+        """Remove every fault (ids keep counting)."""
+        self.faults.clear()
+
+    def add(self, spec: FaultSpec) -> Fault:
+        """Install a fault."""
+        fault = Fault(id=self._next_id, spec=spec, remaining=spec.count)
+        self._next_id += 1
+        self.faults.append(fault)
+        return fault
+
+    def pick(self, method: str, path: str) -> Fault | None:
+        """The fault that ``"METHOD /path"`` hits this time (counted, and removed once used up), if any."""
         target = f"{method.upper()} {path}"
-        with self.lock:
-            for fault in list(self.faults):
-                if not fnmatch.fnmatchcase(target, fault.route):
-                    continue
-                if fault.rate < 1.0 and self.rng.random() >= fault.rate:
-                    continue
-                fault.hits += 1
-                if fault.count is not None:
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self.faults.remove(fault)
+        matching = [f for f in self.faults if fnmatch.fnmatchcase(target, f.spec.route)]
+        if not matching:
+            return None
+        chosen = matching[0] if matching[0].spec.rate >= 1.0 else self._draw(matching)
+        if chosen is None:
+            return None
+        chosen.hits += 1
+        if chosen.remaining is not None:
+            chosen.remaining -= 1
+            if chosen.remaining <= 0:
+                self.faults.remove(chosen)
+        return chosen
+
+    def _draw(self, matching: list[Fault]) -> Fault | None:
+        draw = self.rng.random()
+        edge = 0.0
+        for fault in matching:
+            edge += fault.spec.rate
+            if draw < edge:
                 return fault
         return None
+
+    def garbage(self, spec: FaultSpec, body: bytes) -> tuple[bytes, bytes]:
+        """``(content_type, content)`` a ``garbage`` fault answers instead of ``body``."""
+        kind = self.rng.choice(GARBAGE_BODIES) if spec.body == "random" else spec.body
+        if kind == "html":
+            return b"text/html; charset=utf-8", _HTML
+        if kind == "truncated":
+            return b"application/json", body[: max(1, len(body) // 2)] if len(body) > 1 else b"{"
+        if kind == "wrong_shape":
+            return b"application/json", self.rng.choice(_WRONG_SHAPES)
+        return b"application/json", b""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
-from airflow_provider_waslah.emulator.plans import ALL_SCOPES
+from airflow_provider_waslah.emulator.defaults import ALL_SCOPES, DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
 
 T = TypeVar("T")
 
@@ -62,7 +62,10 @@ class EmulatorHandle:
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         import httpx
 
-        response = httpx.request(method, f"{self.origin}/_emulator/{path}", json=body, timeout=self.timeout)
+        # Plain HTTP needs no certificates: not loading them makes each call ~30x faster.
+        verify = not self.origin.startswith("http://")
+        url = f"{self.origin}/_emulator/{path}"
+        response = httpx.request(method, url, json=body, timeout=self.timeout, verify=verify)
         payload = response.json()
         if response.status_code >= 400:
             raise RuntimeError(f"emulator control API {method} {path} failed: {response.status_code} {payload}")
@@ -78,10 +81,21 @@ class EmulatorHandle:
         result: dict[str, Any] = self._call("POST", "seed", config)
         return result
 
+    def current_seed(self) -> dict[str, Any]:
+        """The live seed (API keys by prefix)."""
+        result: dict[str, Any] = self._call("GET", "seed")
+        return result
+
     def add_fault(self, **fault: Any) -> dict[str, Any]:
-        """Inject a fault (``route``, ``status``, ``rate``, ``count``, ``latency``, ``drop_connection``,
-        ``lose_response``)."""
+        """Inject a fault: ``route``, ``status``, ``rate``, ``count``, ``latency``, ``answer_late``,
+        ``drop_connection``, ``lose_response``, ``garbage`` (``body``), ``retry_after``, ``error``,
+        ``message`` (``emulator.control`` explains each)."""
         result: dict[str, Any] = self._call("POST", "faults", fault)
+        return result
+
+    def faults(self) -> list[dict[str, Any]]:
+        """The installed faults (``count``: firings left; ``hits``: firings so far)."""
+        result: list[dict[str, Any]] = self._call("GET", "faults")
         return result
 
     def clear_faults(self) -> None:
@@ -116,10 +130,35 @@ class EmulatorHandle:
         result: dict[str, Any] = self._call("POST", "inbound", payload)
         return result
 
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The registered webhook endpoints."""
+        result: list[dict[str, Any]] = self._call("GET", "webhooks")
+        return result
+
     def requests(self) -> list[dict[str, Any]]:
-        """The request log (API key prefixes only)."""
+        """The request log: every API request, oldest first (API key prefixes only; control calls are not logged)."""
         result: list[dict[str, Any]] = self._call("GET", "requests")
         return result
+
+    def api_requests(
+        self, method: str | None = None, path: str | None = None, *, key: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The request log, filtered.
+
+        :param method: only this method (``"POST"``).
+        :param path: only paths matching this ``fnmatch`` pattern (``"/api/v1/messages/*"``; an exact
+            path matches itself).
+        :param key: only requests made with this API key (or its 12-character prefix), e.g.
+            ``handle.api_key``. Requests a fault answered before authentication have no key.
+        """
+        prefix = key[:12] if key else None
+        return [
+            entry
+            for entry in self.requests()
+            if (method is None or entry["method"] == method.upper())
+            and (path is None or fnmatch.fnmatchcase(entry["path"], path))
+            and (prefix is None or entry.get("api_key_prefix") == prefix)
+        ]
 
     def ledger(self) -> dict[str, list[dict[str, Any]]]:
         """Every outbound message per recipient."""

@@ -4,7 +4,9 @@
   0.02, i.e. 50x faster; 60 s rate windows).
 * ``waslah_emulator``: per test, resets that server to its seed and returns an
   :class:`EmulatorHandle` (``base_url``, ``api_key``, ``instance_key``, ``seed()``,
-  ``add_fault()``, ``ledger()``, ``airflow_connection()``, ...).
+  ``add_fault()``, ``ledger()``, ``api_requests()``, ``airflow_connection()``, ...).
+* ``waslah_emulator_conn``: the same, with a fresh API key of its own (its own rate-limit
+  budget) that Airflow's ``waslah_default`` connection uses for the test.
 
 Imports stay light: FastAPI and uvicorn are imported inside the fixtures only.
 """
@@ -36,8 +38,18 @@ def waslah_emulator_server() -> Iterator[EmulatorServer]:
 @pytest.fixture
 def waslah_emulator(waslah_emulator_server: EmulatorServer) -> EmulatorHandle:
     """The session's emulator, reset to the default seed, as an :class:`EmulatorHandle`."""
-    from airflow_provider_waslah.emulator.handle import EmulatorHandle
-
-    handle = EmulatorHandle(waslah_emulator_server.origin)
+    handle = waslah_emulator_server.handle()
     handle.reset()
+    return handle
+
+
+@pytest.fixture
+def waslah_emulator_conn(waslah_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> EmulatorHandle:
+    """The reset emulator with a fresh API key; ``AIRFLOW_CONN_WASLAH_DEFAULT`` points at it for the test.
+
+    The client's rate limiter is shared per (base URL, key) in a process: a key per test keeps
+    one test's request budget from slowing the next. Seed more with ``.seed(time_scale=...)``.
+    """
+    handle = waslah_emulator.new_key()
+    monkeypatch.setenv("AIRFLOW_CONN_WASLAH_DEFAULT", handle.airflow_connection())
     return handle

@@ -6,10 +6,16 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_waslah.emulator.defaults import DEFAULT_API_KEY, DEFAULT_INSTANCE_KEY
-from airflow_provider_waslah.emulator.state import EmulatorState
+
+if TYPE_CHECKING:
+    from airflow_provider_waslah.emulator.backend import WaslahBackend
+    from airflow_provider_waslah.emulator.handle import EmulatorHandle
+
+#: Addresses that mean "every interface": not an origin a client can use.
+_WILDCARDS = ("", "0.0.0.0", "::")
 
 
 class EmulatorServer:
@@ -21,10 +27,13 @@ class EmulatorServer:
     :param time_scale: real seconds per emulated second (``0.02`` = 50x faster).
     :param rate_window_seconds: rate-limit window length.
     :param random_seed: seed of the emulator's RNG.
+    :param public_url: the origin clients use (behind a proxy, or when binding every interface);
+        by default ``http://HOST:PORT`` once bound.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. After start:
     ``origin`` (``http://127.0.0.1:PORT``), ``base_url`` (``origin + "/api/v1"``), ``api_key``,
-    ``instance_key``, ``state`` (the live :class:`EmulatorState`) and ``app``.
+    ``instance_key``, ``backend`` (the live :class:`~.backend.WaslahBackend`), ``app`` and
+    :meth:`handle` (a control-API client).
     """
 
     def __init__(
@@ -37,15 +46,21 @@ class EmulatorServer:
         rate_window_seconds: float | None = None,
         random_seed: int | None = None,
         log_level: str = "warning",
+        public_url: str | None = None,
     ) -> None:
         from airflow_provider_waslah.emulator.app import create_app
 
         self.host = host
         self.port = port
         self.app = create_app(
-            seed, time_scale=time_scale, rate_window_seconds=rate_window_seconds, random_seed=random_seed
+            seed,
+            time_scale=time_scale,
+            rate_window_seconds=rate_window_seconds,
+            random_seed=random_seed,
+            public_url=public_url,
         )
-        self.state: EmulatorState = self.app.state.emulator
+        self.backend: WaslahBackend = self.app.state.backend
+        self._public_url = public_url.rstrip("/") if public_url else None
         self.api_key = DEFAULT_API_KEY
         self.instance_key = DEFAULT_INSTANCE_KEY
         self._log_level = log_level
@@ -54,8 +69,11 @@ class EmulatorServer:
 
     @property
     def origin(self) -> str:
-        """``http://HOST:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """The origin clients use: ``public_url``, else ``http://HOST:PORT``."""
+        if self._public_url:
+            return self._public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -68,10 +86,13 @@ class EmulatorServer:
 
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
+        if self._public_url is None and self.host not in _WILDCARDS:
+            # The origin is where the emulator listens, never what a request's Host header says.
+            self.app.state.public_url = self.origin
         config = uvicorn.Config(
             self.app, log_level=self._log_level, lifespan="on", access_log=False, timeout_graceful_shutdown=2
         )
@@ -99,6 +120,12 @@ class EmulatorServer:
         self._thread = None
         self._server = None
         self.app.state.workers.stop()
+
+    def handle(self) -> EmulatorHandle:
+        """A client of this server's control API."""
+        from airflow_provider_waslah.emulator.handle import EmulatorHandle
+
+        return EmulatorHandle(self.origin, api_key=self.api_key, instance_key=self.instance_key)
 
     def __enter__(self) -> EmulatorServer:
         return self.start()

@@ -1,7 +1,9 @@
-"""Shared helpers for the emulator tests: an authenticated httpx client and a webhook receiver."""
+"""Shared helpers for the emulator tests: httpx clients (over HTTP and in-process) and a webhook receiver."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from anyio.from_thread import start_blocking_portal
 
-from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator import DEFAULT_API_KEY, EmulatorHandle
 
 
 @pytest.fixture
@@ -18,6 +21,47 @@ def api(waslah_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
     """An httpx client on the emulator's base URL with the demo key."""
     with httpx.Client(base_url=waslah_emulator.base_url, headers=waslah_emulator.headers, timeout=10) as client:
         yield client
+
+
+class InProcessClient:
+    """A synchronous client of an emulator app in this process (``httpx.ASGITransport`` on an event-loop thread).
+
+    App exceptions come back as 500 answers, as a server would send them. Closing it stops the
+    app's background threads.
+    """
+
+    def __init__(self, app: Any, headers: dict[str, str] | None = None) -> None:
+        self.app = app
+        self._portal_context = start_blocking_portal()
+        self._portal = self._portal_context.__enter__()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        auth = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers or auth)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request, answered in full."""
+        return self._portal.call(functools.partial(self._client.request, method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._portal.call(self._client.aclose)
+        self._portal_context.__exit__(None, None, None)
+        self.app.state.workers.stop()
+
+    def __enter__(self) -> InProcessClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class WebhookReceiver:

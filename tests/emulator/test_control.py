@@ -12,9 +12,8 @@ import uuid
 import httpx
 import pytest
 
-from airflow_provider_waslah.emulator import EmulatorHandle, create_app
+from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER, EmulatorHandle, create_app, wait_until
 from airflow_provider_waslah.emulator.app import DroppedConnection
-from airflow_provider_waslah.emulator.handle import wait_until
 from airflow_provider_waslah.webhooks import SIGNATURE_HEADERS, verify_signature
 from tests.emulator.conftest import WebhookReceiver
 
@@ -66,7 +65,7 @@ def test_latency_fault(api: httpx.Client, waslah_emulator: EmulatorHandle) -> No
         api.get("/me", timeout=0.2)
     assert api.get("/me").status_code == 200
     # The timed-out request is still answered by the server (after its latency) and logged.
-    wait_until(lambda: [r["status"] for r in waslah_emulator.requests()] == [200, 200])
+    wait_until(lambda: [r["status"] for r in waslah_emulator.api_requests("GET", "/api/v1/me")] == [200, 200])
 
 
 def test_request_log_and_ledger(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
@@ -168,7 +167,7 @@ def test_failed_message_fires_status_failed(
     api: httpx.Client, waslah_emulator: EmulatorHandle, receiver: WebhookReceiver
 ) -> None:
     waslah_emulator.register_webhook(receiver.url, SECRET)
-    api.post("/messages/text", json={**SEND_TEXT, "to": "628999111222"})
+    api.post("/messages/text", json={**SEND_TEXT, "to": UNREACHABLE_NUMBER})
     wait_until(lambda: receiver.events("message.status"))
     (data,) = _verified(receiver, "message.status")
     assert data["status"] == "failed" and "tidak terdaftar" in str(data["error_message"])
@@ -226,7 +225,7 @@ async def test_in_process_asgi() -> None:
             )
             with pytest.raises(DroppedConnection):
                 await c.get("/me")
-        assert app.state.emulator.ledger()["6281234567890"][0]["text"] == "Halo dari API"
+        assert app.state.backend.outbound_messages()[0].body == "Halo dari API"
     finally:
         app.state.workers.stop()
 

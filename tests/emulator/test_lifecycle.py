@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from airflow_provider_waslah.emulator import EmulatorHandle
-from airflow_provider_waslah.emulator.handle import wait_until
+from airflow_provider_waslah.emulator import EmulatorHandle, unreachable_number, wait_until
 
 SEND_TEXT = {"instance_key": "demo", "to": "081234567890", "text": "Halo dari API"}
 
@@ -79,7 +78,8 @@ def test_scheduled_message_waits_for_its_time(api: httpx.Client) -> None:
 
 
 def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah_emulator: EmulatorHandle) -> None:
-    recipients = ["0812-3456-7890", "+6281234567890", "6281234567891", "123", "not a number", "628999000111"]
+    unreachable = unreachable_number(111)
+    recipients = ["0812-3456-7890", "+6281234567890", "6281234567891", "123", "not a number", unreachable]
     response = api.post(
         "/messages/bulk",
         json={
@@ -112,9 +112,9 @@ def test_broadcast_dedupes_drops_invalid_and_completes(api: httpx.Client, waslah
     assert final["completed_at"] is not None
     assert progress & {33, 66}, progress
     ledger = waslah_emulator.ledger()
-    assert set(ledger) == {"6281234567890", "6281234567891", "628999000111"}
+    assert set(ledger) == {"6281234567890", "6281234567891", unreachable}
     assert all(len(items) == 1 and items[0]["broadcast_id"] == data["id"] for items in ledger.values())
-    assert ledger["628999000111"][0]["status"] == "failed"
+    assert ledger[unreachable][0]["status"] == "failed"
     listed = api.get("/broadcasts").json()["data"]
     assert [b["id"] for b in listed] == [data["id"]]
 
@@ -126,7 +126,7 @@ def test_broadcast_of_only_unreachable_numbers_fails(api: httpx.Client) -> None:
             "instance_key": "demo",
             "type": "image",
             "url": "https://e.com/a.jpg",
-            "recipients": ["628999000111", "628999000222"],
+            "recipients": [unreachable_number(111), unreachable_number(222)],
             "delay_min_sec": 0,
             "delay_max_sec": 0,
         },

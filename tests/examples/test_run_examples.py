@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_waslah.emulator import unreachable_number
 from tests.airflow_support import AIRFLOW_3_2_PLUS, DagResult
 from tests.examples.conftest import messages_to
 
@@ -27,7 +28,7 @@ MANAGER = "6281234560001"
 TEAM = "6281234560003"
 ONCALL = "6281234560009"
 INVOICE_CUSTOMER = "6281234560201"
-UNREACHABLE = "6289990000001"
+UNREACHABLE = unreachable_number(1)  # what waslah_failure_alert writes to: 6289990000001
 # Payment reminders: phone -> (invoice, amount) for the invoices due within three days.
 DUE = {
     "6281234560101": ("INV-1001", "Rp 1.250.000"),

@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from airflow_provider_waslah.emulator.handle import wait_until
-from airflow_provider_waslah.emulator.process import free_port
+from airflow_provider_waslah.emulator import free_port, wait_until
 
 T = TypeVar("T")
 VENV_BIN = Path(sys.executable).parent

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_waslah.emulator import EmulatorHandle
-from airflow_provider_waslah.emulator.handle import wait_until
-from airflow_provider_waslah.emulator.server import EmulatorServer
+from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER, EmulatorHandle, EmulatorServer, wait_until
 from tests.stack.airflow_stack import AirflowStack
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
@@ -62,11 +60,10 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2024, 1, 1), catchup=Fal
         {extra}
     )
 """
-UNREACHABLE = "6289991234567"
 WEBHOOK_SECRET = "whsec_stack_test_0123456789"
 DAGS = {  # dag_id: (recipient, extra sensor arguments)
     "waslah_stack_delivered": ("081234567890", 'target_statuses=["delivered"],'),
-    "waslah_stack_failed": (UNREACHABLE, ""),
+    "waslah_stack_failed": (UNREACHABLE_NUMBER, ""),
     "waslah_stack_timeout": ("081234567891", 'target_statuses=["read"], timeout=8, soft_fail=True,'),
 }
 
@@ -74,7 +71,7 @@ DAGS = {  # dag_id: (recipient, extra sensor arguments)
 def test_deferred_sensors_in_a_real_triggerer(tmp_path: Path) -> None:
     started = time.monotonic()
     with EmulatorServer(time_scale=TIME_SCALE, seed={"lifecycle": LIFECYCLE}) as server:
-        emulator = EmulatorHandle(server.origin)
+        emulator = server.handle()
         connection = emulator.airflow_connection(webhook_secret=WEBHOOK_SECRET)
         home = tmp_path / "airflow"
         (home / "dags").mkdir(parents=True)
@@ -123,8 +120,8 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle, booted: float) 
     state, try_number = stack.task_state("waslah_stack_failed", runs["waslah_stack_failed"], "wait")
     assert (state, try_number) == ("failed", 1), failed
     log = stack.task_log("waslah_stack_failed", runs["waslah_stack_failed"], "wait")
-    reason = f"Nomor {UNREACHABLE} tidak terdaftar di WhatsApp"
-    assert f"Waslah message {ids['waslah_stack_failed']} to {UNREACHABLE} failed: {reason}" in log
+    reason = f"Nomor {UNREACHABLE_NUMBER} tidak terdaftar di WhatsApp"
+    assert f"Waslah message {ids['waslah_stack_failed']} to {UNREACHABLE_NUMBER} failed: {reason}" in log
     assert "WaslahMessageFailedError" in log and "Pausing task as DEFERRED" in log
 
     # 3. The deferral timed out; soft_fail turned it into a skip.
@@ -138,7 +135,7 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle, booted: float) 
     log = wait_until(timeout_logged, 30, 0.5, "the trigger's timeout in the task log")
     assert "; waiting for read" in log
 
-    statuses = Counter(entry["status"] for entry in emulator.requests())
+    statuses = Counter(entry["status"] for entry in emulator.api_requests())
     assert statuses[429] == 0, statuses
 
     # 4. Real worker and triggerer logs: the careless print shows "***", never the secrets.
