@@ -83,12 +83,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.waslah"]}],
         "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.waslah"]}],
         "notifications": [f"{_PACKAGE}.notifications.waslah.WaslahNotifier"],
-        # The webhook receiver: a FastAPI app the api-server mounts at /waslah (no extra configuration).
-        "plugins": [
-            {
-                "name": "waslah_webhook_receiver",
-                "plugin-class": f"{_PACKAGE}.plugins.webhook_receiver.WaslahWebhookReceiverPlugin",
-            }
-        ],
+        # No "plugins" key: Airflow loads a provider's plugins only with [core] lazy_discover_providers
+        # = False (default True). The webhook receiver's plugin is registered through the
+        # "airflow.plugins" entry point instead (pyproject.toml), which Airflow always loads.
         "connection-types": [_connection_type()],
     }
