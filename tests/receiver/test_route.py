@@ -88,21 +88,25 @@ def _tamper(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]
     return body.replace(b"Halo", b"HALO"), headers
 
 
-def _resign(**kwargs: Any) -> Callable[[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]:
+Mutation = Callable[[bytes, dict[str, str]], tuple[bytes, dict[str, str]]]
+
+
+def _resign(offset: int | None = None, **kwargs: Any) -> Mutation:
     def mutate(body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        if offset is not None:  # relative to when the test runs, not to when the module was imported
+            kwargs["timestamp"] = int(time.time()) + offset
         return delivery(**kwargs)
 
     return mutate
 
 
-NOW = int(time.time())
 REJECTIONS: dict[str, tuple[Callable[..., tuple[bytes, dict[str, str]]], int, str]] = {
     "no signature header": (_drop(*SIGNATURE_HEADERS), 401, "missing_signature"),
     "malformed signature": (_set(signature="sha1=abcdef"), 401, "bad_signature_format"),
     "wrong secret": (_resign(secret="whsec_someone_else"), 401, "signature_mismatch"),
     "tampered body": (_tamper, 401, "signature_mismatch"),
-    "stale (301 s old)": (_resign(timestamp=NOW - 301), 401, "timestamp_out_of_tolerance"),
-    "from the future (301 s ahead)": (_resign(timestamp=NOW + 301), 401, "timestamp_out_of_tolerance"),
+    "stale (301 s old)": (_resign(offset=-301), 401, "timestamp_out_of_tolerance"),
+    "from the future (301 s ahead)": (_resign(offset=301), 401, "timestamp_out_of_tolerance"),
     "no timestamp": (_drop(TIMESTAMP_HEADER), 400, "missing_timestamp"),
     "timestamp not a number": (_set(X_Waslah_Timestamp="yesterday"), 400, "bad_timestamp"),
     "no event id": (_drop(EVENT_ID_HEADER), 400, "missing_event_id"),
