@@ -5,10 +5,11 @@
 Run by ``scripts/demo.sh`` with its environment (``AIRFLOW_HOME``, ``AIRFLOW__CORE__DAGS_FOLDER``
 pointing at ``dags_examples/``, ``AIRFLOW_CONN_WASLAH_DEFAULT`` pointing at the emulator). It
 starts Airflow's api-server, scheduler and dag-processor as processes on 127.0.0.1 (logs in
-``.demo/logs/inbound-*.log``), registers ``/waslah/webhook/waslah_default`` as the emulator's
-webhook URL, lets three customers write in (one by phone number, one in WhatsApp's privacy mode
-``@lid``, one sending ``STOP`` to the support line) and prints each message, the webhook answer,
-the DAG run it started and the reply. Every process it started is stopped on the way out.
+``.demo/logs/inbound-*.log``), unpauses only the two inbound DAGs (the other examples stay
+paused), registers ``/waslah/webhook/waslah_default`` as the emulator's webhook URL, lets three
+customers write in (one by phone number, one in WhatsApp's privacy mode ``@lid``, one sending
+``STOP`` to the support line) and prints each message, the webhook answer, the DAG run it
+started and the reply. Every process it started is stopped on the way out.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def airflow_env(home: Path, port: int) -> dict[str, str]:
         {
             "AIRFLOW_CONN_WASLAH_DEFAULT": json.dumps(conn),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # The other examples are in the same folder: a running scheduler would run them too.
+            # They stay paused; only the inbound DAGs are unpaused (see main()).
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     emulator.seed(instances=[SUPPORT])
     started = time.monotonic()
 
-    with airflow_processes(airflow_env(home, port), logs) as processes:
+    env = airflow_env(home, port)
+    with airflow_processes(env, logs) as processes:
         print(f"Airflow api-server, scheduler and dag-processor starting (api-server on 127.0.0.1:{port}) ...")
         waiting(
             "the inbound DAGs parsed and their assets active",
@@ -146,6 +150,17 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
         )
         waiting("the api-server", lambda: _port_open(port), processes, args.timeout)
+        airflow = str(Path(sys.executable).parent / "airflow")
+        pattern = "^(" + "|".join(DAGS) + ")$"
+        subprocess.run(
+            [airflow, "dags", "unpause", "--treat-dag-id-as-regex", "-y", pattern],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        unpaused = f"SELECT count(*) FROM dag WHERE is_paused = 0 AND dag_id IN ({', '.join('?' * len(DAGS))})"
+        waiting("the inbound DAGs unpaused", lambda: query(db, unpaused, *DAGS) == [(len(DAGS),)], processes, 30)
         url = f"http://127.0.0.1:{port}/waslah/webhook/waslah_default"
         emulator.register_webhook(url, SECRET)
         print(f"Up in {time.monotonic() - started:.0f} s. Webhook URL registered in the emulator: {url}\n")
