@@ -51,8 +51,8 @@ class StoreResult:
 def connection_secret(conn_id: str) -> str:
     """The ``webhook_secret`` of Waslah connection ``conn_id`` (env var, secrets backend or metadata DB).
 
-    :raises Rejection: ``unknown_connection``, ``not_a_waslah_connection``, ``webhook_secret_not_set``,
-        or ``connection_lookup_failed`` (503) when the lookup itself fails.
+    :raises Rejection: ``unknown_connection`` (also for a connection of another type, logged as such),
+        ``webhook_secret_not_set``, or ``connection_lookup_failed`` (503) when the lookup itself fails.
     """
     from airflow.exceptions import AirflowNotFoundException
     from airflow.models.connection import Connection
@@ -65,7 +65,9 @@ def connection_secret(conn_id: str) -> str:
         log.warning("Looking up connection %r failed: %s", conn_id, type(err).__name__)
         raise Rejection("connection_lookup_failed", "The connection could not be read; try again.") from None
     if conn.conn_type != "waslah":
-        raise Rejection("not_a_waslah_connection", "The connection is not a Waslah connection.")
+        # Answered as unknown: the caller learns nothing about the deployment's other connections.
+        log.warning("Waslah webhook for connection %r: it is of type %r, not waslah", conn_id, conn.conn_type)
+        raise Rejection("unknown_connection", "No such connection.")
     extra = conn.extra_dejson
     secret = extra.get("webhook_secret") or extra.get("extra__waslah__webhook_secret")
     if not secret or not isinstance(secret, str):

@@ -38,7 +38,6 @@ STATUS_BY_REASON: dict[str, int] = {
     "body_too_large": 413,
     "bad_content_length": 400,
     "unknown_connection": 404,
-    "not_a_waslah_connection": 404,
     "webhook_secret_not_set": 403,
     "missing_secret": 403,
     "missing_signature": 401,

@@ -60,6 +60,17 @@ def api_server_answers(airflow_db: Path) -> dict[str, Any]:
     return result
 
 
+def test_registered_by_entry_point_not_by_provider_info() -> None:
+    """Provider-info plugins load only with [core] lazy_discover_providers = False; both would register twice."""
+    from importlib.metadata import entry_points
+
+    from airflow_provider_waslah import get_provider_info
+
+    assert "plugins" not in get_provider_info()
+    (entry,) = [e for e in entry_points(group="airflow.plugins") if e.name == "waslah_webhook_receiver"]
+    assert entry.value == "airflow_provider_waslah.plugins.webhook_receiver:WaslahWebhookReceiverPlugin"
+
+
 def test_listed_as_a_plugin_of_the_provider(airflow_db: Path) -> None:
     plugins = json.loads(run([sys.executable, "-m", "airflow", "plugins", "-o", "json"], {}))
     (ours,) = [p for p in plugins if p["name"] == "waslah_webhook_receiver"]
