@@ -89,7 +89,7 @@ def waslah_asset(instance_key: str, event: str = MESSAGE_RECEIVED, conn_id: str 
 class WaslahEvent(BaseModel):
     """One verified Waslah webhook delivery, as stored in an asset event's ``extra`` by the receiver."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, coerce_numbers_to_str=True)
 
     event_id: str = Field(description="Waslah's X-Waslah-Event-Id: unique per delivery, kept across retries.")
     event: str = Field(description="message.received, message.sent or message.status.")

@@ -9,6 +9,7 @@ status, a short machine-readable ``reason`` and a message that never contains th
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -153,6 +154,10 @@ def verify_delivery(
     data = event.raw.get("data")
     if not isinstance(data, dict):
         raise Rejection("bad_payload", "The body's 'data' is not a JSON object.")
+    try:  # NaN/Infinity parse as Python floats, but are not JSON: they would break the stored event for every reader
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise Rejection("bad_payload", "The body contains NaN or Infinity, which JSON does not allow.") from None
     instance_key = data.get("instance_key")
     if not isinstance(instance_key, str) or not instance_key or len(instance_key) > _MAX_FIELD:
         raise Rejection("missing_instance_key", "The event's data has no 'instance_key'.")

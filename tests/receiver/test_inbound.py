@@ -127,6 +127,13 @@ def test_status_events_and_foreign_or_hand_made_events(caplog: pytest.LogCapture
     assert inbound_messages(None) == [] and inbound_messages({}) == []
 
 
+def test_numbers_where_text_is_documented_are_taken_as_text() -> None:
+    data = {"instance_key": "demo", "from": 6281, "remote_jid": "6281@s.whatsapp.net"}
+    event = stored("message.received", "ev-n", data)
+    (message,) = inbound_messages([event])
+    assert message.from_ == "6281"
+
+
 def test_plain_dicts_work_too() -> None:
     event = received("ev-d", "6281@s.whatsapp.net", "Hi")
     as_dict = {"asset": {"uri": event.asset.uri}, "extra": event.extra, "timestamp": event.timestamp}

@@ -113,6 +113,11 @@ REJECTIONS: dict[str, tuple[Callable[..., tuple[bytes, dict[str, str]]], int, st
     "event id with markup": (_set(X_Waslah_Event_Id="<script>"), 400, "bad_event_id"),
     "signed, not JSON": (_resign(body=b"not json"), 400, "bad_payload"),
     "signed, data not an object": (_resign(body=b'{"event":"message.received","data":[1]}'), 400, "bad_payload"),
+    "signed, NaN in data": (
+        _resign(body=b'{"event":"message.received","data":{"instance_key":"demo","n":NaN}}'),
+        400,
+        "bad_payload",
+    ),
     "signed, no event name": (_resign(body=b'{"data":{"instance_key":"demo"}}'), 422, "missing_event"),
     "signed, no instance key": (_resign(body=b'{"event":"message.received","data":{}}'), 422, "missing_instance_key"),
 }
@@ -238,7 +243,9 @@ _HOSTILE_VALUE = st.one_of(
 )
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
