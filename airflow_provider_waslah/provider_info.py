@@ -86,5 +86,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.waslah"]}],
         "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.waslah"]}],
         "notifications": [f"{_PACKAGE}.notifications.waslah.WaslahNotifier"],
+        # No "plugins" key: Airflow loads a provider's plugins only with [core] lazy_discover_providers
+        # = False (default True). The webhook receiver's plugin is registered through the
+        # "airflow.plugins" entry point instead (pyproject.toml), which Airflow always loads.
         "connection-types": [_connection_type()],
     }

@@ -22,6 +22,8 @@ EXAMPLE_IDS = (
     "waslah_invoice_pdf",
     "waslah_failure_alert",
     "waslah_scheduled_message",
+    "waslah_auto_reply",  # inbound: scheduled on a Waslah asset (run for real in tests/stack/)
+    "waslah_keyword_router",
 )
 
 
