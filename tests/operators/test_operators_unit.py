@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_waslah._compat import AirflowFailException
 from airflow_provider_waslah.broadcast_plan import parse_chunk_name

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_waslah.client import WaslahClient
 from airflow_provider_waslah.emulator import EmulatorHandle
