@@ -45,11 +45,7 @@ async def aclient(waslah_emulator: Any) -> Any:
 
 def api_requests(emulator: Any, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
     """The emulator's log of API requests (control calls excluded), filtered by method and path."""
-    return [
-        entry
-        for entry in emulator.requests()
-        if (method is None or entry["method"] == method) and (path is None or entry["path"] == path)
-    ]
+    return emulator.api_requests(method, path)  # type: ignore[no-any-return]
 
 
 class ManglingProxy:

@@ -94,8 +94,8 @@ def test_an_upload_answered_with_an_unreadable_body_is_outcome_unknown(
 def test_a_read_answered_2xx_with_an_unreadable_body_is_retried_then_succeeds(
     client: WaslahClient, waslah_emulator: Any
 ) -> None:
-    # The emulator's fault answers 200 with its error envelope: JSON of another shape.
-    waslah_emulator.add_fault(route="GET /api/v1/me", status=200, count=2)
+    # The emulator answers 200 with JSON of another shape, twice.
+    waslah_emulator.add_fault(route="GET /api/v1/me", garbage=True, body="wrong_shape", count=2)
     assert client.get_me().user.id == 1
     assert len(api_requests(waslah_emulator, "GET", "/api/v1/me")) == 3
 

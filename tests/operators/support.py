@@ -49,4 +49,4 @@ def emulator(waslah_emulator: Any, dag_runner: Any) -> Any:
 
 def api_requests(emulator: Any) -> list[dict[str, Any]]:
     """The API requests the emulator received (the control API is not logged)."""
-    return [entry for entry in emulator.requests() if "/api/v1/" in str(entry.get("path", ""))]
+    return emulator.api_requests(path="/api/v1/*")  # type: ignore[no-any-return]

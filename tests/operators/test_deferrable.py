@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER as UNREACHABLE
 from tests.operators.support import dag_source, numbers
-
-UNREACHABLE = "6289991234567"
 
 
 def test_deferred_waits_resume_with_final_status_or_fail(dag_runner: Any, emulator: Any, capsys: Any) -> None:

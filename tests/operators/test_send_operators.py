@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER
 from tests.operators.support import AIRFLOW_3_2_PLUS, api_requests, dag_source, numbers
 
 #: 250 rows as asked; on Airflow 3.1 dag.test() would take ten minutes for them.
 ROWS = 250 if AIRFLOW_3_2_PLUS else 10
 
-UNREACHABLE = "6289991234567"
+UNREACHABLE = UNREACHABLE_NUMBER
 
 
 def test_text_media_unified_and_upload_in_one_dag(dag_runner: Any, emulator: Any, tmp_path: Path, capsys: Any) -> None:

@@ -15,7 +15,7 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 from airflow.sdk import PokeReturnValue
 
 from airflow_provider_waslah.client.errors import WaslahNotFoundError, WaslahUnauthorizedError
-from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator import EmulatorHandle, unreachable_number
 from airflow_provider_waslah.sensors.waslah import (
     WaslahBroadcastSensor,
     WaslahMessageSensor,
@@ -325,7 +325,7 @@ class TestBroadcastSensor:
     def test_max_failed_ratio_fails_the_task(
         self, dag_runner: DagRunner, emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        broadcast_id = send_bulk(emulator, ["081234560001", UNREACHABLE, "6289990000002"])
+        broadcast_id = send_bulk(emulator, ["081234560001", UNREACHABLE, unreachable_number(2)])
         result = run(
             dag_runner,
             "waslah_broadcast_sensor_ratio",

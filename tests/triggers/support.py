@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_waslah.client.client import WaslahClient
-from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER, EmulatorHandle
 
-UNREACHABLE = "6289991234567"
+UNREACHABLE = UNREACHABLE_NUMBER
 REACHABLE = "081234567890"
 
 
@@ -33,12 +33,5 @@ def send_bulk(emulator: EmulatorHandle, recipients: list[str], **kwargs: Any) ->
 def api_requests(
     emulator: EmulatorHandle, method: str = "GET", contains: str = "", any_key: bool = False
 ) -> list[dict[str, Any]]:
-    """Request-log entries of the handle's key (or of any key: faults answer before auth) matching a path."""
-    prefix = emulator.api_key[:12]
-    return [
-        entry
-        for entry in emulator.requests()
-        if entry["method"] == method
-        and contains in entry["path"]
-        and (any_key or entry.get("api_key_prefix") == prefix)
-    ]
+    """Requests of the handle's key (any key's with ``any_key``) with ``contains`` in the path."""
+    return emulator.api_requests(method, f"*{contains}*", key=None if any_key else emulator.api_key)

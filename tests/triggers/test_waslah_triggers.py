@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_waslah.emulator import EmulatorHandle
+from airflow_provider_waslah.emulator import EmulatorHandle, unreachable_number
 from airflow_provider_waslah.emulator.process import emulator_process
 from airflow_provider_waslah.triggers.waslah import WaslahBroadcastTrigger, WaslahMessageTrigger
 from tests.triggers.support import UNREACHABLE, api_requests, send_bulk, send_text
@@ -198,7 +198,7 @@ class TestBroadcastTrigger:
         assert "100%" not in lines[0]  # progress was logged before the end, too
 
     async def test_too_many_failures_is_failed(self, emulator: EmulatorHandle) -> None:
-        broadcast_id = send_bulk(emulator, ["081234560001", UNREACHABLE, "6289990000002"])
+        broadcast_id = send_bulk(emulator, ["081234560001", UNREACHABLE, unreachable_number(2)])
         [event] = await events(WaslahBroadcastTrigger([broadcast_id], max_failed_ratio=0.5, poll_interval=0.05))
         assert event["status"] == "failed"
         assert "more than max_failed_ratio=50%" in event["message"]
