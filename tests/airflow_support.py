@@ -83,7 +83,8 @@ class DagRunner:
         if source is not None:
             path = self.write(dag_id, source)
         assert path is not None
-        os.environ["AIRFLOW_CONN_WASLAH_DEFAULT"] = self.connection
+        # A test's own waslah_default (the `emulator` fixture: a fresh key) wins over the runner's.
+        os.environ.setdefault("AIRFLOW_CONN_WASLAH_DEFAULT", self.connection)
         dag = load_dag(path, dag_id)
         return DagResult(dag.test(**test_kwargs))
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,16 @@ def airflow_db(airflow_home: Path) -> Path:
 
 
 from tests.airflow_support import dag_runner  # noqa: E402,F401  (fixture re-exported for every test)
+
+
+@pytest.fixture
+def emulator(waslah_emulator_conn: Any, request: pytest.FixtureRequest) -> Any:
+    """The emulator with a fresh API key as ``waslah_default`` (the plugin's ``waslah_emulator_conn``).
+
+    A test module may set ``TIME_SCALE`` (real seconds per emulated second) to speed up message
+    and broadcast life cycles.
+    """
+    time_scale = getattr(request.module, "TIME_SCALE", None)
+    if time_scale is not None:
+        waslah_emulator_conn.seed(time_scale=time_scale)
+    return waslah_emulator_conn

@@ -358,12 +358,6 @@ def test_test_connection_without_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
 TO = "081234567890"
 
 
-@pytest.fixture
-def emulator_conn(waslah_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AIRFLOW_CONN_WASLAH_DEFAULT", waslah_emulator.airflow_connection())
-    return waslah_emulator
-
-
 def check_results(results: dict[str, Any], emulator: Any) -> None:
     me = results["get_me"]
     assert isinstance(me, m.Me) and me.user.id == 1 and "messages:send" in me.api_key.scopes
@@ -430,7 +424,7 @@ def png(tmp_path: Path) -> Path:
     return path
 
 
-def test_every_sync_hook_method(emulator_conn: Any, tmp_path: Path) -> None:
+def test_every_sync_hook_method(emulator: Any, tmp_path: Path) -> None:
     hook = WaslahHook()
     r: dict[str, Any] = {}
     r["get_me"] = hook.get_me()
@@ -457,13 +451,13 @@ def test_every_sync_hook_method(emulator_conn: Any, tmp_path: Path) -> None:
     r["get_message"] = hook.get_message(r["send_message_text"].id)
     r["list_broadcasts"] = hook.list_broadcasts()
     r["get_broadcast"] = hook.get_broadcast(r["send_bulk"].id)
-    check_results(r, emulator_conn)
-    routes = [(x["method"], x["path"]) for x in emulator_conn.requests()]
+    check_results(r, emulator)
+    routes = [(x["method"], x["path"]) for x in emulator.requests()]
     assert routes.count(("POST", "/api/v1/messages")) == 2
     assert ("POST", "/api/v1/messages/media") in routes and ("POST", "/api/v1/messages/text") in routes
 
 
-async def test_every_async_hook_method(emulator_conn: Any, tmp_path: Path) -> None:
+async def test_every_async_hook_method(emulator: Any, tmp_path: Path) -> None:
     hook = WaslahAsyncHook()
     r: dict[str, Any] = {}
     try:
@@ -493,10 +487,10 @@ async def test_every_async_hook_method(emulator_conn: Any, tmp_path: Path) -> No
         r["get_broadcast"] = await hook.get_broadcast(r["send_bulk"].id)
     finally:
         await hook.aclose()
-    check_results(r, emulator_conn)
+    check_results(r, emulator)
 
 
-def test_results_dump_to_json_safe_dicts(emulator_conn: Any) -> None:
+def test_results_dump_to_json_safe_dicts(emulator: Any) -> None:
     receipt = WaslahHook().send_text(instance_key="demo", to=TO, text="Halo")
     dumped = receipt.model_dump(mode="json")
     assert json.loads(json.dumps(dumped))["id"] == receipt.id
@@ -504,13 +498,13 @@ def test_results_dump_to_json_safe_dicts(emulator_conn: Any) -> None:
         receipt.status = "sent"  # type: ignore[misc]
 
 
-def test_async_hook_works_from_one_event_loop_after_another(emulator_conn: Any) -> None:
+def test_async_hook_works_from_one_event_loop_after_another(emulator: Any) -> None:
     """Two ``asyncio.run`` calls with one hook (a PythonOperator, a notifier): each loop gets its own client."""
     hook = WaslahAsyncHook()
     first = asyncio.run(hook.send_text(instance_key="demo", to=TO, text="Satu"))
     second = asyncio.run(hook.send_text(instance_key="demo", to=TO, text="Dua"))
     assert second.id == first.id + 1
-    assert [m["text"] for m in emulator_conn.ledger()["6281234567890"]] == ["Satu", "Dua"]
+    assert [m["text"] for m in emulator.ledger()["6281234567890"]] == ["Satu", "Dua"]
 
     async def twice_in_one_loop() -> bool:
         return await hook.get_async_conn() is await hook.get_async_conn()

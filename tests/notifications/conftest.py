@@ -1,3 +1,1 @@
-"""Fixtures of the notifier tests."""
-
-from tests.operators.support import emulator  # noqa: F401
+"""The notifier tests use the `emulator` fixture of tests/conftest.py."""

@@ -1,3 +1,1 @@
-"""Fixtures of the operator tests."""
-
-from tests.operators.support import emulator  # noqa: F401
+"""The operator tests use the `emulator` fixture of tests/conftest.py."""

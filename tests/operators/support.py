@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.airflow_support import AIRFLOW_3_2_PLUS
 
 __all__ = ["AIRFLOW_3_2_PLUS"]
@@ -33,18 +31,6 @@ def dag_source(body: str) -> str:
 def numbers(count: int, prefix: str = "6281300") -> list[str]:
     """``count`` distinct reachable numbers in Waslah's ``62…`` form."""
     return [f"{prefix}{index:06d}" for index in range(count)]
-
-
-@pytest.fixture
-def emulator(waslah_emulator: Any, dag_runner: Any) -> Any:
-    """The emulator with a fresh Pro API key that the DAG runner's ``waslah_default`` uses.
-
-    The client's rate limiter is shared per (base URL, key) in the process; a key per test keeps
-    one test's request budget from slowing the next.
-    """
-    handle = waslah_emulator.new_key()
-    dag_runner.connection = handle.airflow_connection()
-    return handle
 
 
 def api_requests(emulator: Any) -> list[dict[str, Any]]:
