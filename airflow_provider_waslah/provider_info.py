@@ -79,9 +79,19 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.hooks.waslah"]}],
-        "operators": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.operators.waslah"]}],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": [f"{_PACKAGE}.operators.waslah", f"{_PACKAGE}.operators.batch"],
+            }
+        ],
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.waslah"]}],
-        "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.waslah"]}],
+        "triggers": [
+            {
+                "integration-name": integration,
+                "python-modules": [f"{_PACKAGE}.triggers.waslah", f"{_PACKAGE}.triggers.batch"],
+            }
+        ],
         "notifications": [f"{_PACKAGE}.notifications.waslah.WaslahNotifier"],
         "connection-types": [_connection_type()],
     }

@@ -75,6 +75,21 @@ class RateLimiter:
                 return self._window_start - now
             return self._window_start + self.window_seconds + self.margin - now
 
+    def headroom(self) -> tuple[int, float]:
+        """``(slots free now, seconds until more are free)``, taking none: a batch sizes its next block by it."""
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                return 0, self._blocked_until - now
+            start = self._window_start
+            if start is None or now >= start + self.window_seconds + self.margin:
+                return self.limit, 0.0
+            if now < start:
+                return 0, start - now
+            window_end = start + self.window_seconds + self.margin
+            free = self.limit - self._used
+            return (free, 0.0) if free > 0 else (0, window_end - now)
+
     def observe(
         self, *, limit: int | None = None, remaining: int | None = None, reset_epoch: float | None = None
     ) -> None:
