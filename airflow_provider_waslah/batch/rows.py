@@ -86,7 +86,12 @@ def _engine_of(hook: Any) -> Any:
 def _stream_sqlalchemy(engine: Any, sql: str, parameters: Any, fetch_size: int) -> Iterator[dict[str, Any]]:
     with engine.connect() as connection:
         streaming = connection.execution_options(stream_results=True, max_row_buffer=fetch_size)
-        result = streaming.exec_driver_sql(sql, parameters) if parameters else streaming.exec_driver_sql(sql)
+        if parameters:
+            # One statement: a list of positional values is a tuple to SQLAlchemy (a list means executemany).
+            values = parameters if isinstance(parameters, Mapping) else tuple(parameters)
+            result = streaming.exec_driver_sql(sql, values)
+        else:
+            result = streaming.exec_driver_sql(sql)
         try:
             for row in result.mappings():
                 yield dict(row)
