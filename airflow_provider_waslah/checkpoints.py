@@ -139,3 +139,50 @@ def keeps_itself(store: CheckpointStore) -> bool:
     Variables are global and never expire, so a checkpoint kept there is deleted on success.
     """
     return not isinstance(store, VariableCheckpoint)
+
+
+#: The single-message operators' namespace in the task state store.
+MESSAGE_NAMESPACE = "waslah_message"
+
+
+class MessageCheckpoint:
+    """What a single-message operator's earlier try sent, so a retry waits again instead of sending again.
+
+    One key, ``waslah_message/sent``: ``{"state": "in_flight"}`` is written just before the send,
+    ``{"state": "accepted", "result": <the XCom>}`` once Waslah queued it; a refused send deletes
+    it. Kept in the task state store only (Airflow 3.3+): on older Airflow there is no checkpoint
+    and a failure after the send fails the task without retrying, as before.
+    """
+
+    NAME = "sent"
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self.store = store
+
+    @classmethod
+    def open(cls, context: Mapping[str, Any]) -> MessageCheckpoint | None:
+        """The checkpoint of this task instance, or ``None`` where Airflow has no task state store."""
+        accessor = context.get("task_state_store")
+        return None if accessor is None else cls(TaskStateStoreCheckpoint(accessor, MESSAGE_NAMESPACE))
+
+    def earlier(self) -> dict[str, Any] | None:
+        """What an earlier try left (``state`` ``in_flight`` or ``accepted`` with ``result``), if anything."""
+        value = self.store.read(self.NAME)
+        return value if isinstance(value, dict) else None
+
+    def begin(self, to: str) -> None:
+        """Just before the send: the message to ``to`` (masked) may be on its way."""
+        self.store.write(self.NAME, {"state": "in_flight", "to": to})
+
+    def accepted(self, result: dict[str, Any]) -> None:
+        """Waslah queued it: ``result`` is the operator's XCom."""
+        self.store.write(self.NAME, {"state": "accepted", "result": result})
+
+    def forget(self) -> None:
+        """Nothing to remember: refused, or the task is done."""
+        self.store.delete(self.NAME)
+
+    @property
+    def location(self) -> str:
+        """The key, for messages: ``task_state_store:waslah_message/sent``."""
+        return f"{self.store.location}{self.NAME}"

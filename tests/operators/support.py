@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_support import AIRFLOW_3_2_PLUS
+from tests.airflow_support import AIRFLOW_3_2_PLUS, AIRFLOW_3_3_PLUS
 
-__all__ = ["AIRFLOW_3_2_PLUS"]
+__all__ = ["AIRFLOW_3_2_PLUS", "AIRFLOW_3_3_PLUS"]
 
 
 #: Imports every test DAG starts with.
