@@ -197,6 +197,7 @@ class BatchSender:
                     for index, row in enumerate(block):
                         while not self._slots.acquire(timeout=_TICK):
                             self._drain()
+                        self._drain()  # a slot frees after its outcome is queued: see it before going on
                         if self.report.stopped_by is not None:
                             self._slots.release()
                             self.checkpoint.release(item.key for item in block[index:])
