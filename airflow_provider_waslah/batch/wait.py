@@ -83,9 +83,9 @@ class BatchWait(Wait):
         self.failed = 0
         self.failures: list[str] = []
 
-    def describe(self) -> str:
+    def describe(self, total: int | None = None) -> str:
         """``the batch's 5,000 Waslah messages``."""
-        return f"the batch's {self.total:,} Waslah messages"
+        return f"the batch's {self.total if total is None else total:,} Waslah messages"
 
     def totals(self) -> dict[str, Any]:
         """``{"total", "reached", "failed", "pending", "target", "failures"}`` (JSON-safe)."""
@@ -141,6 +141,8 @@ class BatchWait(Wait):
                 f"max_failed_ratio={self.max_failed_ratio:g}: {named}",
                 fields,
             )
+        # From the totals, not this object: after a deferral the operator decides without the ids.
+        what = self.describe(total)
         if pending == 0:
-            return Verdict("success", f"{self.describe()}: {line}", fields)
-        return Verdict("waiting", f"{self.describe()}: {line}", fields)
+            return Verdict("success", f"{what}: {line}", fields)
+        return Verdict("waiting", f"{what}: {line}", fields)

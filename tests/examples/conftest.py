@@ -22,6 +22,7 @@ EXAMPLE_IDS = (
     "waslah_invoice_pdf",
     "waslah_failure_alert",
     "waslah_scheduled_message",
+    "waslah_due_invoice_reminders",
 )
 
 
