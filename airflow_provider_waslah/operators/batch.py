@@ -307,7 +307,7 @@ class WaslahBatchSendOperator(_WaslahSendOperator):
     def _stopped_text(self, result: BatchResult) -> str:
         totals = result.totals
         text = (
-            f"The batch stopped: {type(result.stopped_by).__name__}: {result.stopped_by}. "
+            f"The batch stopped: {type(result.stopped_by).__name__}: {str(result.stopped_by).rstrip('.')}. "
             f"{totals['sent']:,} row(s) were accepted by this try and {totals['resumed']:,} by earlier ones; all are "
             f"in the checkpoint ({result.checkpoint}), so a retry of this task sends only the rest."
         )

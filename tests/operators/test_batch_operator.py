@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.operators.support import api_requests
+from tests.operators.support import AIRFLOW_3_3_PLUS, api_requests
 
 MESSAGES_ROUTE = "POST /api/v1/messages"
 #: A budget no test reaches: these tests are about what is sent, not about pacing.
@@ -74,7 +74,8 @@ with DAG("batch_sql", schedule=None, start_date=datetime(2025, 1, 1)):
     assert result.state == "success", result.task_states()
     xcom = result.xcom("remind")
     assert xcom["totals"] == {"rows": 5000, "sent": 5000, "failed": 0, "skipped": 0, "unknown": 0, "resumed": 0}
-    assert xcom["results"]["checkpoint"].startswith("task_state_store:")
+    store = "task_state_store:" if AIRFLOW_3_3_PLUS else "variables:"  # Variables: deleted on success
+    assert xcom["results"]["checkpoint"].startswith(store)
     ledger = emulator.ledger()
     assert len(ledger) == 5000
     assert Counter(len(messages) for messages in ledger.values()) == {1: 5000}
@@ -188,3 +189,34 @@ with DAG("{dag_id}", schedule=None, start_date=datetime(2025, 1, 1)):
     assert [problem["row"] for problem in xcom["problems"]] == bad
     assert {problem["status"] for problem in xcom["problems"]} == {"skipped"}
     assert len(emulator.ledger()) == 180
+
+
+def test_checkpoint_on_object_storage_resumes_a_retry(dag_runner: Any, emulator: Any, tmp_path: Path) -> None:
+    """``checkpoint_path``: the parts are JSON files any task can read; a retry resumes from them."""
+    fast_key(emulator, dag_runner)
+    emulator.add_fault(route=MESSAGES_ROUTE, status=None, count=30)
+    emulator.add_fault(route=MESSAGES_ROUTE, status=503, count=4)  # down for the client's 3 retries: stop
+    result = dag_runner.run(
+        "batch_files",
+        HEADER
+        + f"""
+with DAG("batch_files", schedule=None, start_date=datetime(2025, 1, 1),
+         default_args={{"retries": 1, "retry_delay": timedelta(0)}}):
+    WaslahBatchSendOperator(
+        task_id="remind", instance_key="demo",
+        rows=[{{"phone": f"0813{{i:08d}}", "name": f"c{{i}}"}} for i in range(60)],
+        to="{{{{ row.phone }}}}", text="Halo {{{{ row.name }}}}", concurrency=1,
+        checkpoint_path="file://{tmp_path}/checkpoints",
+    )
+""",
+    )
+    assert result.task_states() == {"remind": ["success"]}
+    xcom = result.xcom("remind")
+    assert xcom["totals"]["resumed"] == 30 and xcom["totals"]["sent"] == 30
+    assert Counter(len(messages) for messages in emulator.ledger().values()) == {1: 60}
+    folder = Path(xcom["results"]["checkpoint"].removeprefix("file://"))
+    assert folder.is_relative_to(tmp_path / "checkpoints" / "batch_files" / "remind" / "-1")
+    parts = sorted(folder.glob("part-*.json"))
+    assert len(parts) == xcom["results"]["parts"] >= 3
+    accepted = [row for part in parts for row in json.loads(part.read_text()).get("accepted", [])]
+    assert len(accepted) == 60 and all(key.startswith("h:") for key, _, _ in accepted)
