@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_waslah._compat import AirflowException
 from airflow_provider_waslah.batch.checkpoint import Checkpoint, CheckpointStore
-from airflow_provider_waslah.batch.prepare import FIELDS, Preparation, PreparedRow, RowPreparer, prepare_all
+from airflow_provider_waslah.batch.prepare import Preparation, PreparedRow, RowPreparer, prepare_all
 from airflow_provider_waslah.batch.progress import Progress
 from airflow_provider_waslah.batch.rows import DEFAULT_FETCH_SIZE, iter_sql_rows, iter_value_rows
 from airflow_provider_waslah.batch.run import BatchResult, BatchRun
@@ -204,7 +204,6 @@ class WaslahBatchSendOperator(_WaslahSendOperator):
         templates = {
             name: env.from_string(value) if isinstance(value, str) else None if value is None else _Constant(value)
             for name, value in self.message_templates.items()
-            if name in FIELDS
         }
         return RowPreparer(
             templates,
