@@ -71,6 +71,14 @@ class Fetch:
 
 
 @dataclass(frozen=True)
+class FetchMany:
+    """Step: run these read-only calls (a driver may run them concurrently) and send back a list with,
+    for each call in order, its result or :class:`Failed`."""
+
+    calls: tuple[Call[Any], ...]
+
+
+@dataclass(frozen=True)
 class Failed:
     """What a driver sends back when a :class:`Fetch` raised."""
 
@@ -129,8 +137,8 @@ class Verdict:
         return payload
 
 
-Step = Fetch | Sleep | Report
-Reply = Any  # the result of a Fetch, a Failed, or None after Sleep/Report
+Step = Fetch | FetchMany | Sleep | Report
+Reply = Any  # the result of a Fetch, a Failed, a list of them (FetchMany), or None after Sleep/Report
 
 
 def check_target_statuses(target_statuses: Iterable[str] | str, field: str = "target_statuses") -> tuple[str, ...]:
@@ -226,14 +234,14 @@ class Wait:
         """What is being waited for, e.g. ``Waslah message 12``."""
         raise NotImplementedError
 
-    def _poll(self) -> Generator[Fetch, Reply, Verdict]:
+    def _poll(self) -> Generator[Fetch | FetchMany, Reply, Verdict]:
         raise NotImplementedError
 
     def decide_fields(self, fields: dict[str, Any]) -> Verdict:
         """The verdict for the details a poll returned (``Verdict.fields``)."""
         raise NotImplementedError
 
-    def poll_once(self) -> Generator[Fetch, Reply, Verdict]:
+    def poll_once(self) -> Generator[Fetch | FetchMany, Reply, Verdict]:
         """One poll: fetch what is needed and decide. Errors become verdicts, never exceptions."""
         try:
             return (yield from self._poll())
@@ -249,6 +257,17 @@ class Wait:
         if isinstance(reply, Failed):
             raise _FetchFailed(reply.error)
         return reply
+
+    @staticmethod
+    def _fetch_many(many: Sequence[Call[Any]]) -> Generator[FetchMany, Reply, list[Any]]:
+        """Results of several reads, each a result or :class:`Failed` (the caller decides what a failure means)."""
+        replies = yield FetchMany(tuple(many))
+        return list(replies)
+
+    @staticmethod
+    def _raise(error: Exception) -> None:
+        """End this poll as if a fetch had failed with ``error`` (transient: ``waiting``; else ``error``)."""
+        raise _FetchFailed(error)
 
 
 class _FetchFailed(Exception):

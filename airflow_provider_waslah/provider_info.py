@@ -82,9 +82,19 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.hooks.waslah"]}],
-        "operators": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.operators.waslah"]}],
+        "operators": [
+            {
+                "integration-name": integration,
+                "python-modules": [f"{_PACKAGE}.operators.waslah", f"{_PACKAGE}.operators.batch"],
+            }
+        ],
         "sensors": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.sensors.waslah"]}],
-        "triggers": [{"integration-name": integration, "python-modules": [f"{_PACKAGE}.triggers.waslah"]}],
+        "triggers": [
+            {
+                "integration-name": integration,
+                "python-modules": [f"{_PACKAGE}.triggers.waslah", f"{_PACKAGE}.triggers.batch"],
+            }
+        ],
         "notifications": [f"{_PACKAGE}.notifications.waslah.WaslahNotifier"],
         # No "plugins" key: Airflow loads a provider's plugins only with [core] lazy_discover_providers
         # = False (default True). The webhook receiver's plugin is registered through the

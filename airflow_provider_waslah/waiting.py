@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_waslah._compat import AirflowException, AirflowFailException
@@ -24,6 +25,7 @@ from airflow_provider_waslah.polling import (
     BroadcastWait,
     Failed,
     Fetch,
+    FetchMany,
     MessageWait,
     Reply,
     Report,
@@ -60,6 +62,44 @@ def _log(log: logging.Logger | Any, report: Report) -> None:
     (log.warning if report.level == "warning" else log.info)("%s", report.text)
 
 
+#: Reads of one :class:`FetchMany` in flight at once (each still takes a slot from the shared limiter).
+FETCH_CONCURRENCY = 16
+
+
+def _call(hook: _SyncCaller, call: Call[Any]) -> Any:
+    try:
+        return hook.call(call)
+    except Exception as error:
+        return Failed(error)
+
+
+async def _acall(hook: _AsyncCaller, call: Call[Any]) -> Any:
+    try:
+        return await hook.call(call)
+    except Exception as error:
+        return Failed(error)
+
+
+async def _acall_many(hook: _AsyncCaller, many: Sequence[Call[Any]]) -> list[Any]:
+    """Every read, at most 16 in flight."""
+    limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def one(call: Call[Any]) -> Any:
+        async with limit:
+            return await _acall(hook, call)
+
+    return list(await asyncio.gather(*(one(call) for call in many)))
+
+
+def _call_many(hook: _SyncCaller, many: Sequence[Call[Any]]) -> list[Any]:
+    """The first read in this thread (it builds the hook's client), the rest on up to 16 threads."""
+    if not many:
+        return []
+    first = _call(hook, many[0])
+    with ThreadPoolExecutor(min(FETCH_CONCURRENCY, max(1, len(many) - 1))) as pool:
+        return [first, *pool.map(lambda call: _call(hook, call), many[1:])]
+
+
 def drive(
     steps: Generator[Step, Reply, Verdict], hook: _SyncCaller, log: logging.Logger | Any, deadline: float | None = None
 ) -> Verdict | None:
@@ -72,10 +112,9 @@ def drive(
             return done.value
         reply = None
         if isinstance(step, Fetch):
-            try:
-                reply = hook.call(step.call)
-            except Exception as error:
-                reply = Failed(error)
+            reply = _call(hook, step.call)
+        elif isinstance(step, FetchMany):
+            reply = _call_many(hook, step.calls)
         elif isinstance(step, Report):
             _log(log, step)
         else:
@@ -95,10 +134,9 @@ async def adrive(steps: Generator[Step, Reply, Verdict], hook: _AsyncCaller, log
             return done.value
         reply = None
         if isinstance(step, Fetch):
-            try:
-                reply = await hook.call(step.call)
-            except Exception as error:
-                reply = Failed(error)
+            reply = await _acall(hook, step.call)
+        elif isinstance(step, FetchMany):
+            reply = await _acall_many(hook, step.calls)
         elif isinstance(step, Report):
             _log(log, step)
         elif isinstance(step, Sleep):

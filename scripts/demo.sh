@@ -28,6 +28,7 @@ DAGS=(
   waslah_payment_reminders
   waslah_invoice_pdf
   waslah_scheduled_message
+  waslah_due_invoice_reminders
   waslah_failure_alert # fails on purpose: its alert is the point
   waslah_auto_reply     # inbound: run by scripts/demo_inbound.py, not `airflow dags test`
   waslah_keyword_router
@@ -47,6 +48,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 if ! "$VENV/bin/python" - "$ROOT" "$AIRFLOW_VERSION" >/dev/null 2>&1 <<'EOF'; then
 import sys, airflow, airflow_provider_waslah
+import airflow.providers.sqlite  # the test extra's SQLite provider (due-invoice example)
 assert airflow.__version__ == sys.argv[2] and airflow_provider_waslah.__file__.startswith(sys.argv[1])
 EOF
   say "installing airflow-provider-waslah with apache-airflow==${AIRFLOW_VERSION} (first run: a few minutes)"
@@ -103,6 +105,8 @@ echo "Emulator: $BASE_URL (pid $EMULATOR_PID), demo key ${API_KEY:0:12}…"
 
 # The connection every example uses (waslah_default), pointing at the emulator.
 export AIRFLOW_CONN_WASLAH_DEFAULT="{\"conn_type\": \"waslah\", \"host\": \"$BASE_URL\", \"password\": \"$API_KEY\"}"
+# The SQL connection the due-invoice example reads its rows from (a SQLite file it creates).
+export AIRFLOW_CONN_WASLAH_EXAMPLES_DB="{\"conn_type\": \"sqlite\", \"host\": \"$DEMO_DIR/invoices.db\"}"
 
 # 4. Each example with real Airflow: `airflow dags test` parses dags_examples/, runs every task
 # in this process, and runs deferred triggers in-process too.

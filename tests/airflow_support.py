@@ -17,6 +17,8 @@ from packaging.version import Version
 #: Airflow 3.2+ (3.1: no declarative connection form, ~3 s per task instance in dag.test(),
 #: no ``exception`` in the failure callback's context).
 AIRFLOW_3_2_PLUS = Version(Version(_AIRFLOW_VERSION).base_version) >= Version("3.2.0")
+#: Airflow 3.3+: the task state store, where the single-message operators checkpoint their send.
+AIRFLOW_3_3_PLUS = Version(Version(_AIRFLOW_VERSION).base_version) >= Version("3.3.0")
 
 
 def load_dag(path: Path, dag_id: str) -> Any:

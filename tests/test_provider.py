@@ -62,7 +62,8 @@ def test_every_listed_module_and_class_imports() -> None:
         for item in info[kind]
         for m in item["python-modules"]
     ]
-    assert len(modules) == 4
+    assert len(modules) == 6
+    assert "airflow_provider_waslah.operators.batch" in modules and "airflow_provider_waslah.triggers.batch" in modules
     for module in modules:
         importlib.import_module(module)
     paths = [info["connection-types"][0]["hook-class-name"], *info["notifications"]]

@@ -18,6 +18,10 @@ from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 
 USER_AGENT = f"airflow-provider-waslah/{__version__}"
+#: Idle pooled connections are dropped after this long, before common servers drop them (uvicorn
+#: 5 s, nginx 75 s): reusing one the server is closing at that moment loses the request's answer,
+#: which for a send means "outcome unknown". Up to 100 stay pooled, enough for a batch's threads.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
 #: Failures that prove the request never left this machine, so even a send may be retried.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -46,6 +50,7 @@ def _client_options(base_url: str, api_key: str, timeout: float) -> dict[str, An
             "User-Agent": USER_AGENT,
         },
         "follow_redirects": False,
+        "limits": _LIMITS,
     }
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from airflow_provider_waslah.plans import PLAN_LIMITS  # requests per minute by plan (the hook imports it here)
 
 DEFAULT_WINDOW_SECONDS = 60.0
+#: Slack after a window whose start a response confirmed (see ``RateLimiter.margin``).
+CONFIRMED_MARGIN = 0.05
 
 
 class RateLimiter:
@@ -49,10 +51,19 @@ class RateLimiter:
         self._window_start: float | None = None
         self._used = 0
         self._blocked_until = 0.0
+        self._confirmed = False
 
     @property
     def margin(self) -> float:
-        """Slack after our window ends: covers the gap between sending and the server's count."""
+        """Slack after our window ends: covers the gap between sending and the server's count.
+
+        Once a response showed which request opened the server's window (``Remaining`` one below
+        ``Limit``), our window starts when that response arrived, after the server counted it: it
+        already ends after the server's, and a small slack is enough. That slack is what a batch
+        at a short window's budget gains (10 s windows: 96.5% of the budget instead of 95%).
+        """
+        if self._confirmed:
+            return CONFIRMED_MARGIN
         return max(0.2, self.window_seconds * 0.02)
 
     def acquire(self) -> float:
@@ -67,13 +78,28 @@ class RateLimiter:
             if now < self._blocked_until:
                 return self._blocked_until - now
             if self._window_start is None or now >= self._window_start + self.window_seconds + self.margin:
-                self._window_start, self._used = now, 0
+                self._window_start, self._used, self._confirmed = now, 0, False
             if now >= self._window_start and self._used < self.limit:
                 self._used += 1
                 return 0.0
             if now < self._window_start:
                 return self._window_start - now
             return self._window_start + self.window_seconds + self.margin - now
+
+    def headroom(self) -> tuple[int, float]:
+        """``(slots free now, seconds until more are free)``, taking none: a batch sizes its next block by it."""
+        with self._lock:
+            now = self._clock()
+            if now < self._blocked_until:
+                return 0, self._blocked_until - now
+            start = self._window_start
+            if start is None or now >= start + self.window_seconds + self.margin:
+                return self.limit, 0.0
+            if now < start:
+                return 0, start - now
+            window_end = start + self.window_seconds + self.margin
+            free = self.limit - self._used
+            return (free, 0.0) if free > 0 else (0, window_end - now)
 
     def observe(
         self, *, limit: int | None = None, remaining: int | None = None, reset_epoch: float | None = None
@@ -89,6 +115,7 @@ class RateLimiter:
                     # request can leave long after its reservation (a busy event loop, a slow
                     # connect), so our window must not end before the server's does.
                     self._window_start = max(self._window_start, self._clock())
+                    self._confirmed = True
             if reset_epoch is not None:
                 end = self._clock() + (reset_epoch - time.time()) + 1.0
                 self._window_start = end - self.window_seconds - self.margin
@@ -97,7 +124,7 @@ class RateLimiter:
         """After a 429: nobody sends for ``retry_after`` seconds, then a fresh window starts."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
-            self._window_start, self._used = None, 0
+            self._window_start, self._used, self._confirmed = None, 0, False
 
 
 _registry: dict[tuple[str, str], RateLimiter] = {}

@@ -44,8 +44,9 @@ class _WaslahSendOperator(BaseOperator):
     #: The values ``wait_for`` accepts.
     wait_targets: ClassVar[tuple[str, ...]] = ()
     default_poll_interval: ClassVar[float] = 5.0
-    #: True when a retry of the task would send again (no way to find the earlier send).
-    retry_resends: ClassVar[bool] = True
+    #: True when a retry of the task would send again (no way to find the earlier send); an
+    #: operator that checkpointed its send sets it to False on the instance.
+    retry_resends: bool = True
 
     def __init__(
         self,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_waslah._compat import AirflowFailException
+from airflow_provider_waslah._compat import AirflowException, AirflowFailException
+from airflow_provider_waslah.checkpoints import MessageCheckpoint
 from airflow_provider_waslah.client import calls
 from airflow_provider_waslah.client import validation as rules
 from airflow_provider_waslah.client.errors import WaslahSendOutcomeUnknownError
@@ -14,6 +16,7 @@ from airflow_provider_waslah.client.models import Message, MessageReceipt
 from airflow_provider_waslah.operators._base import _WaslahSendOperator
 from airflow_provider_waslah.polling import MESSAGE_WAIT_TARGETS, MessageWait
 from airflow_provider_waslah.recipients import mask_number, resolve_single_recipient
+from airflow_provider_waslah.waiting import WaslahMessageFailedError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -65,8 +68,39 @@ class _WaslahMessageOperator(_WaslahSendOperator):
     def _upload_filename(self) -> str | None:
         return None
 
+    def _open_checkpoint(self, context: Context) -> MessageCheckpoint | None:
+        """The checkpoint, if one can be written; with it, a failure after the send is retried (a retry waits)."""
+        checkpoint = MessageCheckpoint.open(context)
+        if checkpoint is None:
+            self.log.debug("No task state store (Airflow < 3.3): a retry could send again, so none is made")
+        return checkpoint
+
+    def _resume(self, checkpoint: MessageCheckpoint | None, to: str) -> dict[str, Any] | None:
+        """The XCom of the message an earlier try sent, if it did; fails if that try's outcome is unknown."""
+        earlier = checkpoint.earlier() if checkpoint is not None else None
+        if checkpoint is None or earlier is None:
+            return None
+        if earlier.get("state") == "accepted" and isinstance(earlier.get("result"), dict):
+            result: dict[str, Any] = earlier["result"]
+            self.retry_resends = False
+            self.log.info(
+                "An earlier try of this task queued message %s to %s (%s); not sending again",
+                result.get("message_id"), mask_number(to), checkpoint.location,
+            )  # fmt: skip
+            return result
+        raise AirflowFailException(
+            f"An earlier try of this task sent a message to {mask_number(to)} and stopped before Waslah answered, "
+            "so it may have been queued; not sending again. Check the instance's message history in Waslah's "
+            f"dashboard. To send it anyway, delete the task state store key {checkpoint.location!r} of this task "
+            "instance (Airflow's REST API: DELETE .../taskInstances/{task_id}/state-store/waslah_message/sent) "
+            "and clear the task."
+        )
+
     def _send(self, context: Context) -> dict[str, Any]:
         to = self._recipient()
+        checkpoint = self._open_checkpoint(context)
+        if (earlier := self._resume(checkpoint, to)) is not None:
+            return earlier
         upload = self._upload_call()
         # Built now so every field is checked before the upload; the URL is not known yet and the
         # builders only record it (the client checks URLs at send time).
@@ -77,6 +111,8 @@ class _WaslahMessageOperator(_WaslahSendOperator):
                 "Uploaded %s (%s bytes, %s) to %s", self.file_path, uploaded.size, uploaded.mime_type, uploaded.url
             )
             call = self._build_call(to, uploaded.url)
+        if checkpoint is not None:
+            checkpoint.begin(mask_number(to))
         try:
             receipt = self.hook.call(call)
         except WaslahSendOutcomeUnknownError as error:
@@ -84,6 +120,10 @@ class _WaslahMessageOperator(_WaslahSendOperator):
                 f"{error}. Waslah may have queued the message to {mask_number(to)}; not retrying, since a retry "
                 "could send it twice. Check Waslah's message history before sending again."
             ) from error
+        except Exception:
+            if checkpoint is not None:
+                checkpoint.forget()  # refused: nothing was sent, a retry may send
+            raise
         result = {
             "message_id": receipt.id,
             "status": receipt.status,
@@ -95,11 +135,53 @@ class _WaslahMessageOperator(_WaslahSendOperator):
             "check_status_url": receipt.check_status_url,
             "created_at": receipt.created_at,
         }
+        if checkpoint is not None:
+            checkpoint.accepted(result)
+            self.retry_resends = False
         when = f", scheduled for {result['scheduled_at']}" if result["scheduled_at"] else ""
         self.log.info(
             "Queued %s message %s to %s (%s%s)", result["type"], receipt.id, mask_number(to), receipt.status, when
         )
         return result
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        with self._forgetting(context):
+            return super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger (see the base class); the checkpoint is deleted once done."""
+        with self._forgetting(context):
+            return super().execute_complete(context, event)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        checkpoint = self._open_checkpoint(context)
+        earlier = checkpoint.earlier() if checkpoint is not None else None
+        if earlier is not None and earlier.get("state") == "accepted":
+            self.retry_resends = False  # a deferred wait that times out is retried: the retry waits again
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    @contextmanager
+    def _forgetting(self, context: Context) -> Iterator[None]:
+        """Delete the checkpoint when the task is done: succeeded, or the message failed for good.
+
+        Kept on any other failure, so the retry finds the message. A later clear sends again.
+        """
+        try:
+            yield
+        except WaslahMessageFailedError:
+            self._forget(context)
+            raise
+        self._forget(context)
+
+    def _forget(self, context: Context) -> None:
+        checkpoint = MessageCheckpoint.open(context)
+        if checkpoint is not None:
+            checkpoint.forget()
+
+    def _after_send_error(self, text: str) -> AirflowException:
+        if self.retry_resends:
+            return super()._after_send_error(text)
+        return AirflowException(f"{text}. The message is in this task's checkpoint: a retry waits for it again")
 
     def _wait(self, result: dict[str, Any]) -> MessageWait:
         return MessageWait(result["message_id"], [str(self.wait_for)])

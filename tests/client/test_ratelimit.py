@@ -51,6 +51,19 @@ def test_the_margin_grows_with_the_window() -> None:
     assert RateLimiter(1, window_seconds=2).margin == pytest.approx(0.2)
 
 
+def test_a_window_whose_start_a_response_confirmed_needs_little_margin(clock: FakeClock) -> None:
+    """The answer to the window's first request arrived 0.3 s after it left: the server counted it before that."""
+    limiter = RateLimiter(2, window_seconds=10, clock=clock)
+    assert [limiter.acquire(), limiter.acquire()] == [0, 0]
+    clock.now += 0.3
+    limiter.observe(limit=2, remaining=1)
+    assert limiter.margin == ratelimit.CONFIRMED_MARGIN
+    assert limiter.acquire() == pytest.approx(10 + ratelimit.CONFIRMED_MARGIN)  # from the answer, not the send
+    clock.now += 10 + ratelimit.CONFIRMED_MARGIN
+    assert limiter.acquire() == 0
+    assert limiter.margin == 0.2  # a new window, not confirmed yet
+
+
 def test_remaining_tightens_the_budget(clock: FakeClock) -> None:
     """Another process spent most of the key's budget: Remaining tells us."""
     limiter = RateLimiter(10, window_seconds=10, clock=clock)
@@ -63,10 +76,10 @@ def test_remaining_tightens_the_budget(clock: FakeClock) -> None:
 def test_limit_header_resizes_the_budget(clock: FakeClock) -> None:
     limiter = RateLimiter(1000, window_seconds=10, clock=clock)
     limiter.acquire()
-    limiter.observe(limit=2, remaining=1)
+    limiter.observe(limit=2, remaining=1)  # also says this request opened the server's window
     assert limiter.limit == 2
     assert limiter.acquire() == 0
-    assert limiter.acquire() == pytest.approx(10.2)
+    assert limiter.acquire() == pytest.approx(10 + ratelimit.CONFIRMED_MARGIN)
 
 
 def test_penalize_stops_everyone_then_starts_a_fresh_window(clock: FakeClock) -> None:

@@ -7,6 +7,7 @@ ahead goes out after about 2.4 s.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -129,3 +130,25 @@ def test_scheduled_message(run_example: RunExample, waslah_emulator: Any) -> Non
     assert message["status"] in ("delivered", "read")
     assert f"jam {send_at:%H:%M} WIB" in message["text"]
     assert result.task_states()["wait_until_delivered"] == ["success"]
+
+
+def test_due_invoice_reminders(
+    run_example: RunExample, waslah_emulator: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 invoices in SQLite; the 18 unpaid ones due within 3 days get one reminder each, from one task."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WASLAH_EXAMPLES_DB", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "inv.db")})
+    )
+    result = run_example("waslah_due_invoice_reminders")
+
+    assert result.state == "success", result.task_states()
+    reminded = [i for i in range(1, 31) if i % 4 and i % 5]
+    ledger = waslah_emulator.ledger()
+    assert sorted(ledger) == [f"62812345{70000 + i:05d}" for i in reminded]
+    [message] = ledger["6281234570007"]  # INV-00007: CUSTOMERS[7] is Rina; 7 x Rp 50.000
+    assert message["text"].startswith("Halo Rina, tagihan INV-00007 sebesar Rp 350.000 jatuh tempo ")
+    assert message["status"] in ("delivered", "read")
+    xcom = result.xcom("send_reminders")
+    assert xcom["totals"] == {"rows": 18, "sent": 18, "failed": 0, "skipped": 0, "unknown": 0, "resumed": 0}
+    assert xcom["wait"]["reached"] == 18
+    assert result.xcom("report") == "18 sent, 0 already sent by an earlier try, 0 failed, 0 unknown; 18 delivered"

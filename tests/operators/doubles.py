@@ -6,6 +6,7 @@ It has the real hook's endpoint methods (they build the same validated :class:`C
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -56,3 +57,19 @@ def context(ti: FakeTI | None = None, run_id: str = "manual__1") -> Any:
 def receipt(id: int = 1, to: str = "6281234567890", **extra: Any) -> dict[str, Any]:
     """A 202 answer's ``data`` for a send."""
     return {"id": id, "status": "pending", "to": to, "instance_key": "demo", **extra}
+
+
+class Accessor:
+    """``context["task_state_store"]`` in memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)

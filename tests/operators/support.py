@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.airflow_support import AIRFLOW_3_2_PLUS
+from tests.airflow_support import AIRFLOW_3_2_PLUS, AIRFLOW_3_3_PLUS
 
-__all__ = ["AIRFLOW_3_2_PLUS"]
+__all__ = ["AIRFLOW_3_2_PLUS", "AIRFLOW_3_3_PLUS"]
 
 
 #: Imports every test DAG starts with.

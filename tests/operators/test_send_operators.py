@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from airflow_provider_waslah.emulator import UNREACHABLE_NUMBER
-from tests.operators.support import AIRFLOW_3_2_PLUS, api_requests, dag_source, numbers
+from tests.operators.support import AIRFLOW_3_2_PLUS, AIRFLOW_3_3_PLUS, api_requests, dag_source, numbers
 
 #: 250 rows as asked; on Airflow 3.1 dag.test() would take ten minutes for them.
 ROWS = 250 if AIRFLOW_3_2_PLUS else 10
@@ -136,7 +138,11 @@ with DAG("ops_wait_failed", schedule=None, start_date=datetime(2025, 1, 1),
     assert len(sends) == 1
 
 
-def test_wait_timeout_does_not_retry_the_send(dag_runner: Any, emulator: Any, capsys: Any) -> None:
+def test_wait_timeout_retries_the_wait_not_the_send(dag_runner: Any, emulator: Any, capsys: Any) -> None:
+    """Every try's wait times out; with the checkpoint (Airflow 3.3+) each retry waits again, sending nothing.
+
+    Without a task state store (3.1, 3.2) the task is failed at once, not retried, as before.
+    """
     emulator.seed(lifecycle={"sent": 1.0, "delivered": 100000.0, "read": 200000.0, "broadcast_start": 1.0})
     result = dag_runner.run(
         "ops_wait_timeout",
@@ -153,9 +159,46 @@ with DAG("ops_wait_timeout", schedule=None, start_date=datetime(2025, 1, 1),
     )
     assert result.task_states() == {"slow": ["failed"]}
     assert len(emulator.ledger()["6281234567890"]) == 1
+    assert len([r for r in api_requests(emulator) if r["method"] == "POST"]) == 1
     out = capsys.readouterr().out
-    assert "did not reach 'read' within 0.5 s" in out
-    assert "not retried" in out
+    assert out.count("did not reach 'read' within 0.5 s") == (3 if AIRFLOW_3_3_PLUS else 1)
+    if AIRFLOW_3_3_PLUS:
+        assert out.count("queued message 1 to 62812****7890") == 2  # tries 2 and 3 found it
+        assert "a retry waits for it again" in out
+    else:
+        assert "not retried" in out
+
+
+@pytest.mark.skipif(not AIRFLOW_3_3_PLUS, reason="the task state store arrived in Airflow 3.3")
+def test_retry_after_a_failed_wait_finds_the_message_and_only_waits(
+    dag_runner: Any, emulator: Any, capsys: Any
+) -> None:
+    """Try 1 sends, then its wait times out before delivery; try 2 sends nothing and sees it delivered.
+
+    (Worker-side wait: ``dag.test()`` does not enforce deferral timeouts.)
+    """
+    # 75 emulated seconds to delivery = 1.5 s real (time scale 0.02): after try 1's 1 s wait.
+    emulator.seed(lifecycle={"sent": 1.0, "delivered": 75.0, "read": 100000.0, "broadcast_start": 1.0})
+    result = dag_runner.run(
+        "ops_wait_retry",
+        dag_source(
+            """
+with DAG("ops_wait_retry", schedule=None, start_date=datetime(2025, 1, 1),
+         default_args={"retries": 2, "retry_delay": timedelta(0)}):
+    WaslahSendTextOperator(
+        task_id="remind", instance_key="demo", to="081234567890", text="Halo {{ ti.try_number }}",
+        wait_for="delivered", poll_interval=0.1, wait_timeout=1.0,
+    )
+"""
+        ),
+    )
+    assert result.task_states() == {"remind": ["success"]}
+    (message,) = emulator.ledger()["6281234567890"]
+    assert message["text"] == "Halo 1"  # sent by try 1 only
+    assert result.xcom("remind")["status"] == "delivered"
+    out = capsys.readouterr().out
+    assert "did not reach 'delivered' within 1 s. The message is in this task's checkpoint" in out
+    assert "An earlier try of this task queued message 1 to 62812****7890" in out and "not sending again" in out
 
 
 def test_mapping_250_personalised_rows_and_expand_to(dag_runner: Any, emulator: Any) -> None:
