@@ -244,7 +244,7 @@ class _SharedAsyncClients:
             if entry is None:
                 entry = clients[identity] = [AsyncWaslahClient(**options), 0]
             entry[1] += 1
-            return entry[0]  # type: ignore[no-any-return]
+            return entry[0]
 
     def release(self, loop: asyncio.AbstractEventLoop, client: AsyncWaslahClient) -> bool:
         """One holder fewer; True when it was the last (the caller then closes the client)."""
