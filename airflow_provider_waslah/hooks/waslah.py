@@ -280,7 +280,7 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
     the process-wide rate limiter with every other hook using the same key.
 
     Hooks on the same connection settings in the same event loop share one client, so one
-    connection pool (at most httpx's 100 connections) serves any number of triggers; ``aclose``
+    connection pool (``ASYNC_POOL_SIZE`` connections) serves any number of triggers; ``aclose``
     releases this hook's lease and the last one closes the pool.
     """
 

@@ -2,7 +2,7 @@
 
 Before the shared client, each trigger's hook opened its own ``httpx.AsyncClient``, so N
 triggers held N TCP connections to Waslah. Now every hook on one connection in one loop leases
-the same client: sockets are bounded by httpx's pool (100), every trigger still finishes, no 429,
+the same client: sockets are bounded by the pool (ASYNC_POOL_SIZE), every trigger still finishes, no 429,
 and the last trigger to finish closes the pool.
 """
 
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import psutil
 import pytest
 
+from airflow_provider_waslah.client._http import ASYNC_POOL_SIZE
 from airflow_provider_waslah.emulator import EmulatorHandle
 from airflow_provider_waslah.emulator.process import emulator_process
 from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, shared_async_clients
@@ -23,7 +24,7 @@ from airflow_provider_waslah.triggers.waslah import WaslahMessageTrigger
 from tests.triggers.support import api_requests, send_bulk
 
 TRIGGERS = 300
-POOL = 100  # httpx's default max_connections
+POOL = ASYNC_POOL_SIZE
 
 
 @pytest.fixture
