@@ -130,3 +130,27 @@ def test_a_closed_loop_leaves_nothing_behind(monkeypatch: pytest.MonkeyPatch) ->
     # A new loop: the hook moves its lease; the closed loop's entry is pruned, not kept forever.
     assert asyncio.run(lease()) == 1
     assert shared_async_clients.count() == 0  # that loop is closed too: nothing counted as open
+
+
+async def test_hooks_starting_together_read_the_connection_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow.providers.common.compat.connection as compat
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_WASLAH_A", '{"conn_type": "waslah", "host": "http://127.0.0.1:9/api/v1", "password": "wsl_a1"}'
+    )
+    real, reads = compat.get_async_connection, []
+
+    async def counting(conn_id: str, **kwargs: object) -> object:
+        reads.append(conn_id)
+        return await real(conn_id, **kwargs)
+
+    monkeypatch.setattr(compat, "get_async_connection", counting)
+    hooks = [WaslahAsyncHook("waslah_a") for _ in range(50)]
+    clients = await asyncio.gather(*(hook.get_async_conn() for hook in hooks))
+    assert reads == ["waslah_a"] and len({id(client) for client in clients}) == 1
+    later = WaslahAsyncHook("waslah_a")
+    assert await later.get_async_conn() is clients[0]
+    assert reads == ["waslah_a", "waslah_a"]  # nothing cached: a later hook reads the connection again
+    for hook in [*hooks, later]:
+        await hook.aclose()
+    assert shared_async_clients.count(asyncio.get_running_loop()) == 0
