@@ -16,7 +16,11 @@ Connection (type ``waslah``):
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
+import threading
+import weakref
+from collections.abc import Callable, Coroutine
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -204,31 +208,134 @@ class WaslahHook(_WaslahHookBase, Endpoints):
         return True, summary
 
 
+class _SharedAsyncClients:
+    """One :class:`AsyncWaslahClient` (one connection pool) per (event loop, client options).
+
+    A triggerer runs thousands of triggers in one event loop; each builds its own hook. Without
+    sharing, each hook opened its own ``httpx.AsyncClient``: 1,000 triggers, 1,000 TCP
+    connections. Here every hook on the same connection settings in the same loop leases the same
+    client; the last lease released closes it. The rate budget is already shared process-wide
+    per (base URL, key) by :func:`~airflow_provider_waslah.client.ratelimit.shared_limiter`.
+
+    Loops are held weakly: a loop that is closed and dropped takes its clients with it (their
+    sockets are released by the garbage collector; no coroutine can run on a closed loop).
+    Entries of closed loops are pruned on the next lease.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # loops in other threads (tests, Airflow's sync-to-async bridges)
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], list[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task[dict[str, Any]]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @staticmethod
+    def _identity(options: dict[str, Any]) -> tuple[Any, ...]:
+        items = dict(options)
+        items["api_key"] = hashlib.sha256(str(items["api_key"]).encode()).hexdigest()
+        return tuple(sorted(items.items()))
+
+    def lease(self, loop: asyncio.AbstractEventLoop, options: dict[str, Any]) -> AsyncWaslahClient:
+        """The loop's client for ``options``, built on first use; one more holder counted."""
+        identity = self._identity(options)
+        with self._lock:
+            for other in [other for other in self._loops if other.is_closed()]:
+                del self._loops[other]
+            clients = self._loops.setdefault(loop, {})
+            entry = clients.get(identity)
+            if entry is None:
+                entry = clients[identity] = [AsyncWaslahClient(**options), 0]
+            entry[1] += 1
+            return entry[0]
+
+    def release(self, loop: asyncio.AbstractEventLoop, client: AsyncWaslahClient) -> bool:
+        """One holder fewer; True when it was the last (the caller then closes the client)."""
+        with self._lock:
+            clients = self._loops.get(loop, {})
+            for identity, entry in list(clients.items()):
+                if entry[0] is client:
+                    entry[1] -= 1
+                    if entry[1] > 0:
+                        return False
+                    del clients[identity]
+                    if not clients:
+                        self._loops.pop(loop, None)
+                    return True
+        return True  # not registered (its loop was pruned): the holder closes it
+
+    async def options(
+        self, loop: asyncio.AbstractEventLoop, conn_id: str, read: Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The client options of ``conn_id``, read once for every hook asking while a read is under way.
+
+        Thousands of triggers starting together would otherwise each run Airflow's connection
+        lookup (~0.2 ms) back to back in one loop iteration (a 1 s stall per 5,000). Nothing is
+        cached: a hook asking after the read finished reads the connection again.
+        """
+        with self._lock:
+            reads = self._reads.setdefault(loop, {})
+            task = reads.get(conn_id)
+            if task is None:
+                task = reads[conn_id] = loop.create_task(read())
+
+                def forget(done: asyncio.Task[dict[str, Any]]) -> None:
+                    with self._lock:
+                        if reads.get(conn_id) is done:
+                            del reads[conn_id]
+
+                task.add_done_callback(forget)
+        return await asyncio.shield(task)
+
+    def count(self, loop: asyncio.AbstractEventLoop | None = None) -> int:
+        """How many shared clients are held (in ``loop``, or in every loop not yet closed)."""
+        with self._lock:
+            loops = [loop] if loop is not None else [each for each in self._loops if not each.is_closed()]
+            return sum(len(self._loops.get(each, {})) for each in loops)
+
+
+#: The process's shared async clients (see :class:`_SharedAsyncClients`).
+shared_async_clients = _SharedAsyncClients()
+
+
 class WaslahAsyncHook(_WaslahHookBase, Endpoints):
     """Asyncio access to Waslah through an Airflow connection, for triggers and async notifiers.
 
     Same methods as :class:`WaslahHook`, as coroutines. The connection is fetched asynchronously
     (a synchronous lookup inside the triggerer's event loop can deadlock), and the client shares
     the process-wide rate limiter with every other hook using the same key.
+
+    Hooks on the same connection settings in the same event loop share one client, so one
+    connection pool (``ASYNC_POOL_SIZE`` connections) serves any number of triggers; ``aclose``
+    releases this hook's lease and the last one closes the pool.
     """
 
     _client: AsyncWaslahClient | None = None
     _client_loop: asyncio.AbstractEventLoop | None = None
 
     async def get_async_conn(self) -> AsyncWaslahClient:
-        """The async client for this connection, built on first use in each event loop.
+        """The async client for this connection in the running event loop (shared, see the class).
 
         An ``httpx.AsyncClient`` is bound to the loop it first ran in; a hook used again from
-        another loop (two ``asyncio.run`` calls) gets a new client instead of "Event loop is closed".
+        another loop (two ``asyncio.run`` calls) gets that loop's client instead of "Event loop is closed".
         """
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            from airflow.providers.common.compat.connection import get_async_connection
-
-            conn = await get_async_connection(self.waslah_conn_id, hook=self)
-            self._client = AsyncWaslahClient(**client_options(conn))
-            self._client_loop = loop
+            if self._client is not None and self._client_loop is not None:
+                # A lease in another loop: give it back; its loop closes (or already closed) it.
+                shared_async_clients.release(self._client_loop, self._client)
+                self._client = self._client_loop = None
+            options = await shared_async_clients.options(loop, self.waslah_conn_id, self._read_options)
+            if self._client is None:  # another task of this hook may have leased meanwhile
+                self._client = shared_async_clients.lease(loop, options)
+                self._client_loop = loop
         return self._client
+
+    async def _read_options(self) -> dict[str, Any]:
+        from airflow.providers.common.compat.connection import get_async_connection
+
+        return client_options(await get_async_connection(self.waslah_conn_id, hook=self))
 
     async def call(self, call: Call[T]) -> T:
         """Run a prepared call through this connection's async client."""
@@ -236,7 +343,9 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
         return await client.call(call)
 
     async def aclose(self) -> None:
-        """Close the client's connection pool."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = self._client_loop = None
+        """Release this hook's client; the last hook of its loop to do so closes the pool."""
+        client, loop = self._client, self._client_loop
+        self._client = self._client_loop = None
+        last = client is not None and loop is not None and shared_async_clients.release(loop, client)
+        if last and client is not None and loop is asyncio.get_running_loop():
+            await client.aclose()

@@ -1,0 +1,242 @@
+"""Thousands of deferred waits in one event loop: shared pool vs a pool per trigger vs HttpSensorTrigger.
+
+N message triggers run in one asyncio loop, as in Airflow's triggerer, against the emulator in
+its own process (its own GIL). Each side runs in a fresh child process so its peak RSS is its own;
+sides are interleaved and repeated. Sides:
+
+- **ours**: ``WaslahMessageTrigger`` (hooks in one loop share one client: one connection pool).
+- **per-trigger pool**: the same trigger with the previous hook behaviour (each hook its own
+  ``httpx.AsyncClient``), the baseline the shared pool replaces.
+- **HttpSensorTrigger**: ``apache-airflow-providers-http``'s trigger on the same route
+  (``GET /api/v1/messages/{id}``); it fires on the first non-404 answer.
+
+Every message is already ``delivered`` when the triggers start, so each trigger of every side
+needs exactly one successful ``GET``: the sides do the same work. Printed per side: triggers
+finished, wall time, peak RSS added per trigger, p99 and max event-loop lag (a 10 ms heartbeat
+task), peak open sockets to the emulator, and requests that drew a 429.
+
+    python -m benchmarks.bench_triggers [--triggers 5000] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+SIDES = ("ours", "per-trigger pool", "HttpSensorTrigger")
+
+
+# ---------------------------------------------------------------- child: one side, one process
+
+
+def _sampler(port: int, peak: dict[str, float], stop: threading.Event) -> None:
+    """Peak RSS and open sockets to the emulator, sampled off the event loop's thread."""
+    import psutil
+
+    me = psutil.Process()
+    while not stop.is_set():
+        peak["rss"] = max(peak["rss"], me.memory_info().rss)
+        sockets = sum(1 for c in me.net_connections(kind="tcp") if c.raddr and c.raddr.port == port)
+        peak["sockets"] = max(peak["sockets"], sockets)
+        stop.wait(0.05)
+
+
+def _unshared_trigger_class() -> type:
+    """``WaslahMessageTrigger`` with the hook of before: one ``AsyncWaslahClient`` per hook."""
+    from airflow_provider_waslah.client.client import AsyncWaslahClient
+    from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, client_options
+    from airflow_provider_waslah.triggers.waslah import WaslahMessageTrigger
+
+    class OwnPoolHook(WaslahAsyncHook):
+        async def get_async_conn(self) -> AsyncWaslahClient:
+            if self._client is None:
+                from airflow.providers.common.compat.connection import get_async_connection
+
+                conn = await get_async_connection(self.waslah_conn_id, hook=self)
+                self._client = AsyncWaslahClient(**client_options(conn))
+            return self._client
+
+        async def aclose(self) -> None:
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
+
+    class OwnPoolTrigger(WaslahMessageTrigger):
+        def _get_hook(self) -> WaslahAsyncHook:
+            if self._hook is None:
+                self._hook = OwnPoolHook(waslah_conn_id=self.waslah_conn_id)
+            return self._hook
+
+    return OwnPoolTrigger
+
+
+async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> dict[str, Any]:
+    import psutil
+
+    port = urlsplit(base_url).port or 80
+    if side == "HttpSensorTrigger":
+        from airflow.providers.http.triggers.http import HttpSensorTrigger
+
+        os.environ["AIRFLOW_CONN_HTTP_BENCH"] = json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"}
+        )
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
+        triggers: list[Any] = [
+            HttpSensorTrigger(
+                endpoint=f"api/v1/messages/{m}", http_conn_id="http_bench", headers=headers, poke_interval=1.0
+            )
+            for m in ids
+        ]
+    else:
+        from airflow_provider_waslah.triggers.waslah import WaslahMessageTrigger
+
+        os.environ["AIRFLOW_CONN_WASLAH_DEFAULT"] = json.dumps(
+            {"conn_type": "waslah", "host": base_url, "password": api_key, "extra": {"rate_limit_per_minute": 10**7}}
+        )
+        cls = WaslahMessageTrigger if side == "ours" else _unshared_trigger_class()
+        triggers = [cls(m, target_statuses=["delivered"], poll_interval=1.0) for m in ids]
+
+    async def first_event(trigger: Any) -> Any:
+        events: AsyncIterator[Any] = trigger.run()
+        async for event in events:
+            return event.payload
+        return None
+
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            expected = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            lags.append(max(0.0, loop.time() - expected))
+
+    base_rss = psutil.Process().memory_info().rss
+    peak = {"rss": float(base_rss), "sockets": 0.0}
+    stop = threading.Event()
+    sampler = threading.Thread(target=_sampler, args=(port, peak, stop), daemon=True)
+    sampler.start()
+    beat = asyncio.create_task(heartbeat())
+    started = time.perf_counter()
+    payloads = await asyncio.gather(*(first_event(t) for t in triggers), return_exceptions=True)
+    wall = time.perf_counter() - started
+    done.set()
+    await beat
+    stop.set()
+    sampler.join()
+    ok = sum(1 for p in payloads if p is True or (isinstance(p, dict) and p.get("status") == "success"))
+    lags.sort()
+    return {
+        "finished": ok,
+        "wall": wall,
+        "rss_per_trigger": (peak["rss"] - base_rss) / len(ids),
+        "p99_lag": lags[int(len(lags) * 0.99)] if lags else 0.0,
+        "max_lag": lags[-1] if lags else 0.0,
+        "sockets": int(peak["sockets"]),
+    }
+
+
+# ---------------------------------------------------------------- parent: emulator, messages, sides
+
+
+def _machine() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((x.split(":", 1)[1].strip() for x in info if x.startswith("model name")), "")
+    except OSError:
+        model = platform.processor()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} CPUs ({model}), load {load}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--triggers", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        spec = json.load(sys.stdin)
+        print(json.dumps(asyncio.run(_run_side(args.child, spec["ids"], spec["base_url"], spec["api_key"]))))
+        return
+
+    from airflow_provider_waslah.client.client import WaslahClient
+    from airflow_provider_waslah.emulator import emulator_process
+
+    sides = [s for s in args.sides.split(",") if s]
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    print(f"machine: {_machine()}")
+    with emulator_process("--time-scale", "0.01", seed={"plan_limits": {"pro": 10**7}}) as handle:
+        with WaslahClient(api_key=handle.api_key, base_url=handle.base_url, rate_limit_per_minute=10**7) as client:
+            for chunk in range((args.triggers + 99) // 100):
+                recipients = [f"0814{chunk:03d}{n:05d}" for n in range(min(100, args.triggers - chunk * 100))]
+                client.send_bulk(
+                    instance_key=handle.instance_key,
+                    recipients=recipients,
+                    text="Promo",
+                    delay_min_sec=0,
+                    delay_max_sec=0,
+                )
+        ids = sorted(e["message_id"] for entries in handle.ledger().values() for e in entries)[: args.triggers]
+        time.sleep(1.0)  # every message is delivered by now (time scale 0.01)
+        for repeat in range(args.repeats):
+            for side in sides if repeat % 2 == 0 else reversed(sides):
+                key = handle.new_key()
+                spec = {"ids": ids, "base_url": handle.base_url, "api_key": key.api_key}
+                child = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.bench_triggers", "--child", side],
+                    input=json.dumps(spec),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result = json.loads(child.stdout.strip().splitlines()[-1])
+                statuses = [e["status"] for e in key.api_requests(key=key.api_key)]
+                result["requests"] = len(statuses)
+                result["429s"] = statuses.count(429)
+                results[side].append(result)
+                print(f"  run {repeat + 1} {side}: {result}", flush=True)
+        print(f"machine after: {_machine()}")
+
+    print(f"\n{args.triggers} triggers in one event loop, {args.repeats} runs per side (medians)\n")
+    header = f"{'side':20} {'finished':>8} {'wall s':>7} {'KiB/trig':>9} {'p99 lag ms':>10} {'max lag ms':>10}"
+    header += f" {'sockets':>8} {'requests':>8} {'429s':>5}"
+    print(header)
+    for side, runs in results.items():
+
+        def med(field: str, runs: list[dict[str, Any]] = runs) -> float:
+            return statistics.median(r[field] for r in runs)
+
+        print(
+            f"{side:20} {min(r['finished'] for r in runs):>8} {med('wall'):7.2f} {med('rss_per_trigger') / 1024:9.1f} "
+            f"{med('p99_lag') * 1000:10.1f} {med('max_lag') * 1000:10.1f} {max(r['sockets'] for r in runs):>8} "
+            f"{med('requests'):8.0f} {max(r['429s'] for r in runs):>5}"
+        )
+    if "ours" in results:
+
+        def median(side: str, field: str) -> float:
+            return max(1e-9, statistics.median(r[field] for r in results[side]))
+
+        for side in sides:
+            if side != "ours":
+                wall = median(side, "wall") / median("ours", "wall")
+                rss = median(side, "rss_per_trigger") / median("ours", "rss_per_trigger")
+                lag = median(side, "p99_lag") / median("ours", "p99_lag")
+                print(f"ratio {side} / ours: wall {wall:.2f}x, RSS per trigger {rss:.2f}x, p99 lag {lag:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
