@@ -22,7 +22,8 @@ USER_AGENT = f"airflow-provider-waslah/{__version__}"
 #: Idle pooled connections are dropped after this long, before common servers drop them (uvicorn
 #: 5 s, nginx 75 s): reusing one the server is closing at that moment loses the request's answer,
 #: which for a send means "outcome unknown". Up to 100 stay pooled, enough for a batch's threads.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
+_KEEPALIVE_EXPIRY = 2.0
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=_KEEPALIVE_EXPIRY)
 #: Failures that prove the request never left this machine, so even a send may be retried.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -46,7 +47,7 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _client_options(base_url: str, api_key: str, timeout: float) -> dict[str, Any]:
+def _client_options(base_url: str, api_key: str, timeout: float, limits: httpx.Limits = _LIMITS) -> dict[str, Any]:
     return {
         "base_url": base_url.rstrip("/"),
         "verify": _ssl_context(),
@@ -57,7 +58,7 @@ def _client_options(base_url: str, api_key: str, timeout: float) -> dict[str, An
             "User-Agent": USER_AGENT,
         },
         "follow_redirects": False,
-        "limits": _LIMITS,
+        "limits": limits,
     }
 
 
@@ -126,10 +127,12 @@ class AsyncHTTP:
     """
 
     def __init__(self, base_url: str, api_key: str, timeout: float, transport: AsyncTransport | None = None) -> None:
-        limits = httpx.Limits(max_connections=ASYNC_POOL_SIZE, max_keepalive_connections=ASYNC_POOL_SIZE)
-        self._client = httpx.AsyncClient(
-            transport=transport, limits=limits, **_client_options(base_url, api_key, timeout)
+        limits = httpx.Limits(
+            max_connections=ASYNC_POOL_SIZE,
+            max_keepalive_connections=ASYNC_POOL_SIZE,
+            keepalive_expiry=_KEEPALIVE_EXPIRY,
         )
+        self._client = httpx.AsyncClient(transport=transport, **_client_options(base_url, api_key, timeout, limits))
         self._secret = SecretStr(api_key)
         self._slots = asyncio.Semaphore(ASYNC_POOL_SIZE)
 
