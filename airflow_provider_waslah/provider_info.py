@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 _PACKAGE = "airflow_provider_waslah"
+#: Versions before the current one, newest first (Airflow's provider.yaml convention); each has a
+#: section in CHANGELOG.rst.
+_EARLIER_VERSIONS = ("0.1.0",)
 
 
 def _connection_type() -> dict[str, Any]:
@@ -70,7 +73,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-waslah",
         "name": "Waslah",
         "description": "Send WhatsApp messages through `Waslah <https://waslah.id>`__ from Airflow.",
-        "versions": [__version__],
+        "versions": [__version__, *_EARLIER_VERSIONS],
         "integrations": [
             {
                 "integration-name": integration,
