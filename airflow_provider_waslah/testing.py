@@ -235,7 +235,7 @@ def load_dag_file(path: Path, dag_id: str | None = None) -> Any:
     if str(path.parent) not in sys.path:
         sys.path.append(str(path.parent))
     dag_bag_class, _, extra = _dag_bag_module()
-    bag = dag_bag_class(dag_folder=str(path), **extra)
+    bag = dag_bag_class(dag_folder=str(path), safe_mode=False, **extra)  # parse it even without 'dag' in it
     if bag.import_errors:
         errors = "\n".join(f"{file}:\n{textwrap.indent(str(text), '  ')}" for file, text in bag.import_errors.items())
         raise RuntimeError(f"{path} does not import:\n{errors}")
@@ -244,6 +244,8 @@ def load_dag_file(path: Path, dag_id: str | None = None) -> Any:
         if dag is None:
             raise LookupError(f"{path} has no DAG {dag_id!r}; it has {sorted(bag.dags) or 'none'}")
         return dag
+    if not bag.dags:
+        raise LookupError(f"{path} defines no DAG at module level")
     if len(bag.dags) != 1:
         raise LookupError(f"{path} has {len(bag.dags)} DAGs ({', '.join(sorted(bag.dags))}); pass dag_id=")
     return next(iter(bag.dags.values()))
