@@ -98,12 +98,12 @@ PROJECT="$WORK/project"
 mkdir -p "$PROJECT/dags"
 "$PYTHON" scripts/readme_block.py sales-report-dag >"$PROJECT/dags/sales_report.py"
 "$PYTHON" scripts/readme_block.py dags-test >"$PROJECT/steps.sh"
-PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+WASLAH_PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 (
   cd "$PROJECT"
   # A user's shell: the clean venv first on PATH, no Airflow settings from outside.
   for name in $(env | sed -n 's/^\(AIRFLOW[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$name"; done
-  export PATH="$WORK/venv/bin:$PATH" PORT
+  export PATH="$WORK/venv/bin:$PATH" WASLAH_PORT
   exec setsid timeout 300 bash -e steps.sh
 ) >"$WORK/steps.log" 2>&1 &
 STEPS_PID=$!

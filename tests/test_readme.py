@@ -116,7 +116,7 @@ def test_the_readme_airflow_dags_test_steps_run_as_written(tmp_path: Path) -> No
     process = subprocess.Popen(
         ["bash", "-e", str(script)],
         cwd=root,
-        env=user_env(PORT=str(free_port())),
+        env=user_env(WASLAH_PORT=str(free_port())),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
