@@ -12,6 +12,9 @@ from airflow_provider_waslah.plans import DEFAULT_PLAN, PLAN_LIMITS, PLAN_NAMES
 
 _PACKAGE = "airflow_provider_waslah"
 _BUDGETS = "/".join(str(limit) for limit in PLAN_LIMITS.values())
+#: Versions before the current one, newest first (Airflow's provider.yaml convention); each has a
+#: section in CHANGELOG.rst.
+_EARLIER_VERSIONS = ("0.1.0",)
 
 
 def _connection_type() -> dict[str, Any]:
@@ -73,7 +76,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-waslah",
         "name": "Waslah",
         "description": "Send WhatsApp messages through `Waslah <https://waslah.id>`__ from Airflow.",
-        "versions": [__version__],
+        "versions": [__version__, *_EARLIER_VERSIONS],
         "integrations": [
             {
                 "integration-name": integration,

@@ -288,8 +288,33 @@ def _paused(call: Call[Any], wait: float, settings: Settings) -> WaslahRateLimit
     )
 
 
-def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generator[Sleep | Send, Outcome, T]:
-    """Drive one API call to its parsed result, yielding the sleeps and sends it needs."""
+def url_without_userinfo(url: str) -> str:
+    """``url`` as it may be shown in a message: any ``user:password@`` part is dropped."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, path = rest.partition("/")
+    return f"{scheme}://{netloc.rpartition('@')[2]}{slash}{path}"
+
+
+def _transport_error(call: Call[Any], outcome: TransportFailure, base_url: str) -> WaslahError:
+    """The error for an exchange that got no answer; it names the base URL tried, when known."""
+    cause = f"{outcome.kind}: {outcome.detail}"
+    if "timeout" in outcome.kind.lower():
+        text = f"no answer from {base_url} in time ({cause})" if base_url else cause
+        return WaslahTimeoutError(text, method=call.method, path=call.path, base_url=base_url or None)
+    text = f"could not connect to {base_url} ({cause})" if base_url else cause
+    return WaslahConnectionError(text, method=call.method, path=call.path, base_url=base_url or None)
+
+
+def run_call(
+    call: Call[T], limiter: RateLimiter, settings: Settings, base_url: str = ""
+) -> Generator[Sleep | Send, Outcome, T]:
+    """Drive one API call to its parsed result, yielding the sleeps and sends it needs.
+
+    :param base_url: the API root, named in connection and timeout errors (without userinfo).
+    """
+    base_url = url_without_userinfo(base_url)
     attempt = 0
     while True:
         while (wait := limiter.acquire()) > 0:
@@ -302,8 +327,7 @@ def run_call(call: Call[T], limiter: RateLimiter, settings: Settings) -> Generat
         if isinstance(outcome, TransportFailure):
             if call.is_send and outcome.reached_server:
                 raise _unknown_outcome(call, f"{outcome.kind}: {outcome.detail}")
-            cls = WaslahTimeoutError if "timeout" in outcome.kind.lower() else WaslahConnectionError
-            error = cls(f"{outcome.kind}: {outcome.detail}", method=call.method, path=call.path)
+            error = _transport_error(call, outcome, base_url)
             retry_in = _backoff(settings, attempt)
         else:
             _observe_rate_headers(limiter, outcome.headers)

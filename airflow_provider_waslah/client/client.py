@@ -161,7 +161,7 @@ class _ClientBase:
     def _steps(self, call: Call[T]) -> Generator[Sleep | Send, Outcome, T]:
         for field, url in call.media_urls:
             check_media_url(url, field, trusted_origin=self.base_url)
-        return run_call(call, self.limiter, self.settings)
+        return run_call(call, self.limiter, self.settings, self.base_url)
 
 
 class WaslahClient(_ClientBase, Endpoints):

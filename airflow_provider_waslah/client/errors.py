@@ -31,7 +31,22 @@ else:
 
 
 class WaslahError(_Base):
-    """Base class of every error this provider raises."""
+    """Base class of every error this provider raises.
+
+    :ivar hint: what to change, in words, shown after the message. The client leaves it empty
+        (it knows no Airflow connection); the hooks fill it in once, naming the connection and
+        the field to fix (see :mod:`airflow_provider_waslah.hooks.explain`).
+    :ivar conn_id: the Airflow connection the error came through (set by the hooks).
+    """
+
+    hint: str | None = None
+    conn_id: str | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not self.hint:
+            return text
+        return f"{text} {self.hint}" if text.endswith((".", "!", "?")) else f"{text}. {self.hint}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take other arguments than their message (field and rule, keyword-only
@@ -64,11 +79,15 @@ class WaslahInvalidInputError(WaslahError, _FailBase, ValueError):
 
 
 class WaslahTransportError(WaslahError):
-    """The HTTP exchange itself failed (connection, timeout, protocol)."""
+    """The HTTP exchange itself failed (connection, timeout, protocol).
 
-    def __init__(self, message: str, *, method: str, path: str) -> None:
+    :ivar base_url: the API root the client tried (without any user:password part), when known.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, base_url: str | None = None) -> None:
         self.method = method
         self.path = path
+        self.base_url = base_url
         super().__init__(f"{method} {path}: {message}")
 
 

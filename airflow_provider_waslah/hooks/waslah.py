@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.sdk import BaseHook
 
+from airflow_provider_waslah.client import calls
 from airflow_provider_waslah.client.client import AsyncWaslahClient, Endpoints, WaslahClient
-from airflow_provider_waslah.client.errors import WaslahInvalidInputError
+from airflow_provider_waslah.client.errors import WaslahError, WaslahInvalidInputError
 from airflow_provider_waslah.client.ratelimit import PLAN_LIMITS
 from airflow_provider_waslah.client.validation import check_api_key
+from airflow_provider_waslah.hooks.explain import base_url_of, explain, instances_note, needs_instance_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -165,8 +167,20 @@ class WaslahHook(_WaslahHookBase, Endpoints):
         return self.client
 
     def call(self, call: Call[T]) -> T:
-        """Run a prepared call through this connection's client."""
-        return self.client.call(call)
+        """Run a prepared call through this connection's client; errors say which connection field to fix."""
+        client = self.client
+        try:
+            return client.call(call)
+        except WaslahError as error:
+            instances = None
+            if needs_instance_list(error):
+                try:
+                    listed = client.call(calls.list_instances())
+                    instances = instances_note(listed)
+                except Exception as lookup_error:  # never hides the original error
+                    instances = instances_note(lookup_error)
+            explain(error, self.waslah_conn_id, base_url_of(client), instances)
+            raise
 
     @cached_property
     def webhook_secret(self) -> str | None:
@@ -338,9 +352,20 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
         return client_options(await get_async_connection(self.waslah_conn_id, hook=self))
 
     async def call(self, call: Call[T]) -> T:
-        """Run a prepared call through this connection's async client."""
+        """Run a prepared call through this connection's async client; errors say which connection field to fix."""
         client = await self.get_async_conn()
-        return await client.call(call)
+        try:
+            return await client.call(call)
+        except WaslahError as error:
+            instances = None
+            if needs_instance_list(error):
+                try:
+                    listed = await client.call(calls.list_instances())
+                    instances = instances_note(listed)
+                except Exception as lookup_error:  # never hides the original error
+                    instances = instances_note(lookup_error)
+            explain(error, self.waslah_conn_id, base_url_of(client), instances)
+            raise
 
     async def aclose(self) -> None:
         """Release this hook's client; the last hook of its loop to do so closes the pool."""

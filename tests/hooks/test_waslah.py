@@ -297,7 +297,9 @@ def test_test_connection_wrong_key(use: Any) -> None:
     assert use("wsl_wrong_00000000000").test_connection() == (
         False,
         "WaslahUnauthorizedError: GET /me failed with HTTP 401 unauthorized: "
-        "Unauthenticated. API key tidak valid atau sudah dicabut.",
+        "Unauthenticated. API key tidak valid atau sudah dicabut. Waslah refused the API key of connection "
+        "'waslah_default': put a valid, unrevoked, unexpired wsl_… key from Waslah's dashboard (API Keys) in its "
+        '"API key" field (the connection\'s password).',
     )
 
 
@@ -309,7 +311,8 @@ def test_test_connection_free_plan(use: Any, waslah_emulator: Any) -> None:
     assert use("wsl_free_000000000000").test_connection() == (
         False,
         "WaslahPlanFeatureRequiredError: GET /me failed with HTTP 403 plan_feature_required: "
-        "REST API access butuh plan Pro atau lebih tinggi.",
+        "REST API access butuh plan Pro atau lebih tinggi. The Waslah account of connection 'waslah_default' "
+        "needs a higher plan for this (Waslah's dashboard, Billing).",
     )
 
 
@@ -317,7 +320,8 @@ def test_test_connection_refused(use: Any) -> None:
     port = free_port()
     ok, message = use(base_url=f"http://127.0.0.1:{port}/api/v1", max_retries=0).test_connection()
     assert ok is False
-    assert message.startswith("WaslahConnectionError: GET /me: ConnectError: ")
+    assert message.startswith(f"WaslahConnectionError: GET /me: could not connect to http://127.0.0.1:{port}/api/v1 (")
+    assert "Check the \"Base URL\" field (host) of connection 'waslah_default'" in message
     assert "refused" in message.lower()
 
 
