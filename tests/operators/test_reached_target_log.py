@@ -32,6 +32,9 @@ class Lines:
     def warning(self, message: str, *args: Any, **kwargs: Any) -> None:
         self._keep("warning", message, *args)
 
+    def debug(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self._keep("debug", message, *args)
+
     def about(self, message_id: int) -> list[tuple[str, str]]:
         """The lines about message ``message_id`` (Airflow's own warnings left out)."""
         return [line for line in self.lines if line[1].startswith(f"Waslah message {message_id} ")]
