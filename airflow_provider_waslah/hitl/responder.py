@@ -429,25 +429,32 @@ class HITLResponder:
         return decision
 
 
-def send_reply(outcome: ReplyOutcome) -> None:
-    """Send ``outcome.text`` to the sender through the connection that received the reply (never raises).
-
-    Uses the provider's client with its checks, rate limiter and retry rules; a failure is logged:
-    the answer is recorded either way.
-    """
-    if not outcome.text:
-        return
+def _client_for(conn_id: str) -> Any:
+    """A Waslah client for connection ``conn_id``, read where the api-server reads connections."""
     from airflow.models.connection import Connection
 
     from airflow_provider_waslah.client.client import WaslahClient
     from airflow_provider_waslah.hooks.waslah import client_options
+
+    return WaslahClient(**client_options(Connection.get_connection_from_secrets(conn_id)))
+
+
+def send_reply(outcome: ReplyOutcome, client_for: Callable[[str], Any] = _client_for) -> None:
+    """Send ``outcome.text`` to the sender through the connection that received the reply (never raises).
+
+    Uses the provider's client with its checks, rate limiter and retry rules; a failure is logged:
+    the answer is recorded either way.
+
+    :param client_for: ``conn_id -> WaslahClient`` (default: from the Airflow connection).
+    """
+    if not outcome.text:
+        return
     from airflow_provider_waslah.recipients import mask_number
 
+    shown = mask_number(outcome.reply_to)
     try:
-        conn = Connection.get_connection_from_secrets(outcome.conn_id)
-        with WaslahClient(**client_options(conn)) as client:
+        with client_for(outcome.conn_id) as client:
             receipt = client.send_text(instance_key=outcome.instance_key, to=outcome.reply_to, text=outcome.text)
-        log.info("Waslah HITL: told %s '%s' (message %s)", mask_number(outcome.reply_to), outcome.kind, receipt.id)
+        log.info("Waslah HITL: sent the %s message to %s (message %s)", outcome.kind, shown, receipt.id)
     except Exception as err:
-        shown = mask_number(outcome.reply_to)
         log.warning("Waslah HITL: the %s message to %s was not sent: %s", outcome.kind, shown, err)
