@@ -62,6 +62,11 @@ MAX_QUESTION_AGE = timedelta(days=30)
 CLOCK_SKEW = timedelta(seconds=60)
 #: The task states in which a question is still waiting (``running``: asked, not parked yet).
 WAITING_STATES = frozenset({"running", "deferred", "awaiting_input"})
+#: How long after its task started waiting a question is answered. Airflow 3.3.2's scheduler fails a
+#: task resumed before it processed the executor's report that the parked workload exited (seconds
+#: after parking): it then finds the resumed task queued and takes the report for its end
+#: (docs/hitl.md, "Airflow facts"). Answers in the UI race the same way; WhatsApp replies can be faster.
+SETTLE = timedelta(seconds=10)
 _LOCK_RETRIES = 5
 
 
@@ -149,6 +154,7 @@ class HITLResponder:
     """Answers Airflow HITL questions from verified WhatsApp replies (in the api-server).
 
     :param answered_window: how long an answered question still gets "already answered by …".
+    :param settle: a reply to a question whose task started waiting less than this ago waits for the rest.
     :param dedupe_window: how far back processed deliveries are looked up.
     :param base_url: the Airflow UI's address for links in replies (default ``[api] base_url``).
     :param tz: the time zone of times in replies (default ``Asia/Jakarta``).
@@ -161,6 +167,7 @@ class HITLResponder:
         answered_window: timedelta = ANSWERED_WINDOW,
         dedupe_window: timedelta = DEDUPE_WINDOW,
         max_question_age: timedelta = MAX_QUESTION_AGE,
+        settle: timedelta = SETTLE,
         base_url: str | None = None,
         tz: str = DEFAULT_TIMEZONE,
         clock: Callable[[], datetime] = _now,
@@ -168,6 +175,7 @@ class HITLResponder:
         self.answered_window = answered_window
         self.dedupe_window = dedupe_window
         self.max_question_age = max_question_age
+        self.settle = settle
         self.base_url = base_url
         self.tz = tz
         self.clock = clock
@@ -215,8 +223,14 @@ class HITLResponder:
         now = self.clock()
         received = _received_at(data, delivery.sent_at)
         with create_session() as session:  # a read without locks: most messages are no replies at all
-            if not self._rows(session, data, now, received):
+            found = self._rows(session, data, now, received)
+            if not found:
                 return None
+            pause = self._unsettled_for(found, now)
+        if pause > 0:
+            log.info("Waslah HITL reply %s: the question was asked %.1f s ago; waiting", delivery.event_id, pause)
+            time.sleep(pause)
+            now = self.clock()
         with create_session() as session:
             rows = self._rows(session, data, now, received)
             if not rows:
@@ -286,6 +300,18 @@ class HITLResponder:
             if identity is not None:
                 rows.append(_Row(detail, identity, self._question(detail, ti)))
         return rows
+
+    def _unsettled_for(self, rows: Sequence[_Row], now: datetime) -> float:
+        """Seconds until every open question of ``rows`` has waited :attr:`settle` (0 when they have)."""
+        pause = 0.0
+        for row in rows:
+            ti = row.detail.task_instance
+            state = ti.state.value if hasattr(ti.state, "value") else ti.state
+            if row.question.answered is not None or state not in WAITING_STATES:
+                continue
+            since = _as_utc(ti.updated_at) if state != "running" and ti.updated_at is not None else now
+            pause = max(pause, (since + self.settle - now).total_seconds())
+        return min(pause, self.settle.total_seconds())
 
     def _question(self, detail: HITLDetail, ti: Any) -> Question:
         answered = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -137,8 +138,15 @@ def sender_is(identity: str, from_: object, remote_jid: object) -> bool:
 
 # ---------------------------------------------------------------------------------------- codes
 def short_code(question_id: object) -> str:
-    """The question's short code: :data:`CODE_LENGTH` letters of :data:`CODE_ALPHABET` from its id."""
-    digest = int.from_bytes(hashlib.sha256(str(question_id).encode()).digest()[:8], "big")
+    """The question's short code: :data:`CODE_LENGTH` letters of :data:`CODE_ALPHABET` from its id.
+
+    A UUID gives the same code in any spelling (``01a2…`` as stored by SQLite, ``01a2…-…`` as printed).
+    """
+    try:
+        key = str(uuid.UUID(str(question_id)))
+    except ValueError:
+        key = str(question_id)
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
     letters = []
     for _ in range(CODE_LENGTH):
         digest, index = divmod(digest, len(CODE_ALPHABET))

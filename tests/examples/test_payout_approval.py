@@ -4,7 +4,8 @@
 approver's phone received is in its ledger). The approver's replies are signed deliveries posted to
 the receiver app in-process, with the real HITL responder on the same metadata DB, from a thread
 beside ``dag.test()``. Airflow 3.3's ``dag.test()`` waits for the answer (the task is parked in
-``awaiting_input``); 3.1's runs the HITL trigger in-process, which polls for it. Timeouts are not
+``awaiting_input``). Airflow 3.1's cannot run the HITL trigger in-process (skipped there; the stack
+test runs the example with real processes on 3.1 too). Timeouts are not
 tested here: ``dag.test()`` does not run the scheduler's timeout sweep (3.3); the stack test does.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_waslah.emulator.handle import wait_until
-from tests.airflow_support import DagResult
+from tests.airflow_support import AIRFLOW_3_2_PLUS, DagResult
 from tests.examples.conftest import messages_to
 from tests.hitl.support import (
     Background,
@@ -29,13 +30,22 @@ from tests.hitl.support import (
     reply_delivery,
 )
 
-pytestmark = [pytest.mark.airflow, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(
+        not AIRFLOW_3_2_PLUS,
+        reason="Airflow 3.1's dag.test() cannot run the HITL trigger in-process (its supervisor answers the "
+        "trigger's GetHITLDetail with 'Unhandled request' and the task fails); tests/stack/ runs it on 3.1",
+    ),
+]
 
 
 @pytest.fixture(autouse=True)
 def ui_address(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Airflow UI's address, for the link in the question (``[api] base_url``)."""
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example")
+
 
 DAG_ID = "waslah_payout_approval"
 APPROVER = "6281234560010"  # the example's default approver

@@ -8,7 +8,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -74,7 +74,7 @@ def receiver_client(sender: Callable[[ReplyOutcome], None]) -> TestClient:
     receiver = Receiver(
         secret_for=lambda conn_id: SECRET,
         store=EventStore(),
-        hitl=HITLResponder(),
+        hitl=HITLResponder(settle=timedelta(0)),  # dag.test() has no executor to race (docs/hitl.md)
         reply_sender=sender,
     )
     root = FastAPI()
