@@ -181,8 +181,12 @@ class HITLResponder:
         self.clock = clock
 
     # ------------------------------------------------------------------ entry point
-    def handle(self, delivery: VerifiedDelivery) -> ReplyOutcome | None:
+    def handle(self, delivery: VerifiedDelivery, *, wait: bool = True) -> ReplyOutcome | None:
         """Answer the question ``delivery`` replies to; ``None`` when it is no reply to one (store it as usual).
+
+        :param wait: when a question of the sender started waiting less than :attr:`settle` ago, sleep
+            the rest first (``True``), or return at once with kind ``pending`` (``False``): the caller
+            answers Waslah and calls again with ``wait=True`` after its answer.
 
         :raises Rejection: ``storage_unavailable`` (503) when the metadata DB cannot be used: Waslah retries,
             and the retry is handled as if it were the first delivery.
@@ -197,7 +201,7 @@ class HITLResponder:
 
         for attempt in range(_LOCK_RETRIES):
             try:
-                return self._handle_once(delivery)
+                return self._handle_once(delivery, wait)
             except OperationalError as err:
                 busy = "locked" in str(err).lower() or "busy" in str(err).lower()
                 if busy and attempt + 1 < _LOCK_RETRIES:
@@ -212,7 +216,7 @@ class HITLResponder:
                 raise Rejection("storage_unavailable", "The reply could not be processed; try again.") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _handle_once(self, delivery: VerifiedDelivery) -> ReplyOutcome | None:
+    def _handle_once(self, delivery: VerifiedDelivery, wait: bool) -> ReplyOutcome | None:
         from airflow.utils.session import create_session
 
         data = delivery.data
@@ -228,7 +232,11 @@ class HITLResponder:
                 return None
             pause = self._unsettled_for(found, now)
         if pause > 0:
-            log.info("Waslah HITL reply %s: the question was asked %.1f s ago; waiting", delivery.event_id, pause)
+            if not wait:
+                return ReplyOutcome("pending", delivery.conn_id, delivery.instance_key, reply_to)
+            log.info(
+                "Waslah HITL reply %s: answering in %.1f s (the question was just asked)", delivery.event_id, pause
+            )
             time.sleep(pause)
             now = self.clock()
         with create_session() as session:

@@ -23,6 +23,7 @@ from airflow_provider_waslah.receiver.store import EventStore, StoreResult, Stra
 from airflow_provider_waslah.receiver.verify import (
     MAX_BODY_BYTES,
     Rejection,
+    VerifiedDelivery,
     check_conn_id,
     check_size,
     verify_delivery,
@@ -99,9 +100,9 @@ class Receiver:
             secret = await run_in_threadpool(self.secret_for, conn_id)
             delivery = verify_delivery(conn_id, body, request.headers, secret, now=self.clock())
             # A reply to a HITL question answers it and is not stored (no DAG reacts to it as to a customer).
-            reply = await run_in_threadpool(self.hitl.handle, delivery) if self.hitl is not None else None
+            reply = await run_in_threadpool(self.hitl.handle, delivery, wait=False) if self.hitl is not None else None
             if reply is not None:
-                return self._hitl_answer(conn_id, delivery.event_id, reply)
+                return self._hitl_answer(conn_id, delivery, reply)
             result: StoreResult = await run_in_threadpool(self.store.store, delivery)
         except ClientDisconnect:
             log.warning("Waslah webhook for connection %s: the client went away mid-request", _printable(conn_id))
@@ -152,11 +153,20 @@ class Receiver:
             self.sweeper.poke()
         return JSONResponse({**base, "stored": True, "asset_event_id": result.asset_event_id}, status_code=201)
 
-    def _hitl_answer(self, conn_id: str, event_id: str, reply: Any) -> JSONResponse:
+    def _hitl_answer(self, conn_id: str, delivery: VerifiedDelivery, reply: Any) -> JSONResponse:
         """The answer to a delivery that was a reply to a HITL question; its WhatsApp text goes after it."""
+        event_id = delivery.event_id
         base = {"ok": True, "event_id": event_id, "stored": False, "hitl": reply.kind}
         if reply.kind == "duplicate":
             return JSONResponse({**base, "reason": "duplicate_event"}, status_code=208)
+        if reply.kind == "pending":
+            # The question was asked seconds ago: answered after a short wait, after this response
+            # (Waslah's delivery timeout is shorter than the wait; see HITLResponder.settle).
+            return JSONResponse(
+                {**base, "reason": "hitl_reply"},
+                status_code=202,
+                background=BackgroundTask(self._answer_later, delivery),
+            )
         log.info(
             "Waslah webhook for connection %s: %s was a reply to a HITL question (%s)",
             _printable(conn_id),
@@ -168,6 +178,17 @@ class Receiver:
             status_code=200,
             background=BackgroundTask(self.reply_sender, reply) if reply.text else None,
         )
+
+    def _answer_later(self, delivery: VerifiedDelivery) -> None:
+        """Answer a reply to a question asked seconds ago, after the wait; never raises (logs instead)."""
+        try:
+            reply = self.hitl.handle(delivery, wait=True)
+            if reply is None:  # answered meanwhile in the UI, and this was no answer: a message like any other
+                self.store.store(delivery)
+            elif reply.text:
+                self.reply_sender(reply)
+        except Exception as err:
+            log.warning("Waslah HITL reply %s could not be processed after the wait: %r", delivery.event_id, err)
 
 
 def create_app(receiver: Receiver | None = None) -> FastAPI:

@@ -289,7 +289,7 @@ def run_and_check(stack: AirflowStack, emulator: EmulatorHandle) -> None:
     ], outcomes
     deliveries = emulator.webhook_deliveries()
     statuses = [d["attempts"][-1]["status_code"] for d in deliveries if d["event"] == "message.received"]
-    assert statuses and all(status in (200, 201) for status in statuses), statuses
+    assert statuses and all(status in (200, 201, 202) for status in statuses), statuses  # none retried
     print("timings: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
 
 
