@@ -431,15 +431,14 @@ class HITLResponder:
         payload = UpdateHITLDetailPayload(
             chosen_options=list(decision.chosen), params_input=_param_defaults(row.detail.params)
         )
+        key = {"dag_id": ti.dag_id, "dag_run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index}
+        # The route loads the task instance with its HITL detail joined; an instance already in this
+        # session keeps what it had (Airflow 3.1 then finds no detail: 404), so it must load afresh.
+        session.flush()
+        session.expire_all()
         try:
             update_hitl_detail(
-                dag_id=ti.dag_id,
-                dag_run_id=ti.run_id,
-                task_id=ti.task_id,
-                update_hitl_detail_payload=payload,
-                user=WhatsAppUser(row.identity),
-                session=session,
-                map_index=ti.map_index,
+                update_hitl_detail_payload=payload, user=WhatsAppUser(row.identity), session=session, **key
             )
         except HTTPException as err:
             question = row.question
@@ -457,6 +456,7 @@ class HITLResponder:
                 )
                 return Decision("not_allowed", question)
             if err.status_code == 404:
+                log.warning("Airflow found no HITL question for %s: %s", question.code, err.detail)
                 return Decision("closed", replace(question, waiting=False))
             log.warning("Airflow refused the WhatsApp answer to %s: %s %s", question.code, err.status_code, err.detail)
             return Decision("not_understood", question)
