@@ -98,7 +98,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [f"{_PACKAGE}.triggers.waslah", f"{_PACKAGE}.triggers.batch"],
             }
         ],
-        "notifications": [f"{_PACKAGE}.notifications.waslah.WaslahNotifier"],
+        "notifications": [
+            f"{_PACKAGE}.notifications.waslah.WaslahNotifier",
+            f"{_PACKAGE}.hitl.notifier.WaslahHITLNotifier",
+        ],
         # No "plugins" key: Airflow loads a provider's plugins only with [core] lazy_discover_providers
         # = False (default True). The webhook receiver's plugin is registered through the
         # "airflow.plugins" entry point instead (pyproject.toml), which Airflow always loads.

@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -22,6 +23,7 @@ from airflow_provider_waslah.receiver.store import EventStore, StoreResult, Stra
 from airflow_provider_waslah.receiver.verify import (
     MAX_BODY_BYTES,
     Rejection,
+    VerifiedDelivery,
     check_conn_id,
     check_size,
     verify_delivery,
@@ -48,6 +50,9 @@ class Receiver:
     :param sweeper: started after each stored event (``None``: no sweep).
     :param max_body_bytes: bodies above this are refused with 413.
     :param clock: the current Unix time (for the 300 s window).
+    :param hitl: answers Airflow HITL questions from WhatsApp replies before anything is stored
+        (an :class:`~airflow_provider_waslah.hitl.responder.HITLResponder`; ``None``: off).
+    :param reply_sender: sends the text a HITL reply gets back, after the answer (default: Waslah).
     """
 
     def __init__(
@@ -58,7 +63,15 @@ class Receiver:
         sweeper: StrandedEventSweeper | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         clock: Callable[[], float] = time.time,
+        hitl: Any = None,
+        reply_sender: Callable[[Any], None] | None = None,
     ) -> None:
+        self.hitl = hitl
+        if reply_sender is None:
+            from airflow_provider_waslah.hitl.responder import send_reply
+
+            reply_sender = send_reply
+        self.reply_sender = reply_sender
         self.secret_for = secret_for
         self.store = store if store is not None else EventStore()
         self.sweeper = sweeper
@@ -86,6 +99,10 @@ class Receiver:
             body = await self.read_body(request)
             secret = await run_in_threadpool(self.secret_for, conn_id)
             delivery = verify_delivery(conn_id, body, request.headers, secret, now=self.clock())
+            # A reply to a HITL question answers it and is not stored (no DAG reacts to it as to a customer).
+            reply = await run_in_threadpool(self.hitl.handle, delivery, wait=False) if self.hitl is not None else None
+            if reply is not None:
+                return self._hitl_answer(conn_id, delivery, reply)
             result: StoreResult = await run_in_threadpool(self.store.store, delivery)
         except ClientDisconnect:
             log.warning("Waslah webhook for connection %s: the client went away mid-request", _printable(conn_id))
@@ -136,12 +153,52 @@ class Receiver:
             self.sweeper.poke()
         return JSONResponse({**base, "stored": True, "asset_event_id": result.asset_event_id}, status_code=201)
 
+    def _hitl_answer(self, conn_id: str, delivery: VerifiedDelivery, reply: Any) -> JSONResponse:
+        """The answer to a delivery that was a reply to a HITL question; its WhatsApp text goes after it."""
+        event_id = delivery.event_id
+        base = {"ok": True, "event_id": event_id, "stored": False, "hitl": reply.kind}
+        if reply.kind == "duplicate":
+            return JSONResponse({**base, "reason": "duplicate_event"}, status_code=208)
+        if reply.kind == "pending":
+            # The question was asked seconds ago: answered after a short wait, after this response
+            # (Waslah's delivery timeout is shorter than the wait; see HITLResponder.settle).
+            return JSONResponse(
+                {**base, "reason": "hitl_reply"},
+                status_code=202,
+                background=BackgroundTask(self._answer_later, delivery),
+            )
+        log.info(
+            "Waslah webhook for connection %s: %s was a reply to a HITL question (%s)",
+            _printable(conn_id),
+            event_id,
+            reply.kind,
+        )
+        return JSONResponse(
+            {**base, "reason": "hitl_reply", "code": reply.code},
+            status_code=200,
+            background=BackgroundTask(self.reply_sender, reply) if reply.text else None,
+        )
+
+    def _answer_later(self, delivery: VerifiedDelivery) -> None:
+        """Answer a reply to a question asked seconds ago, after the wait; never raises (logs instead)."""
+        try:
+            reply = self.hitl.handle(delivery, wait=True)
+            if reply is None:  # answered meanwhile in the UI, and this was no answer: a message like any other
+                self.store.store(delivery)
+            elif reply.text:
+                self.reply_sender(reply)
+        except Exception as err:
+            log.warning("Waslah HITL reply %s could not be processed after the wait: %r", delivery.event_id, err)
+
 
 def create_app(receiver: Receiver | None = None) -> FastAPI:
-    """The receiver app (mount it under ``/waslah``); a default :class:`Receiver` uses Airflow's DB."""
+    """The receiver app (mount it under ``/waslah``); a default :class:`Receiver` uses Airflow's DB
+    and answers HITL questions from WhatsApp replies."""
     if receiver is None:
+        from airflow_provider_waslah.hitl.responder import HITLResponder
+
         store = EventStore()
-        receiver = Receiver(store=store, sweeper=StrandedEventSweeper(store))
+        receiver = Receiver(store=store, sweeper=StrandedEventSweeper(store), hitl=HITLResponder())
     app = FastAPI(
         title="Waslah webhook receiver",
         docs_url=None,

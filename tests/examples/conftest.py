@@ -25,6 +25,7 @@ EXAMPLE_IDS = (
     "waslah_auto_reply",  # inbound: scheduled on a Waslah asset (run for real in tests/stack/)
     "waslah_keyword_router",
     "waslah_due_invoice_reminders",
+    "waslah_payout_approval",  # human-in-the-loop: answered on WhatsApp (test_payout_approval.py, tests/stack/)
 )
 
 
