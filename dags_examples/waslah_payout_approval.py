@@ -65,7 +65,9 @@ with DAG(
 
     approve = HITLBranchOperator(
         task_id="approve_payout",
-        subject="Payout {{ ti.xcom_pull('prepare_payout')['amount'] }} ke {{ ti.xcom_pull('prepare_payout')['vendor'] }}",
+        subject=(
+            "Payout {{ ti.xcom_pull('prepare_payout')['amount'] }} ke {{ ti.xcom_pull('prepare_payout')['vendor'] }}"
+        ),
         body=(
             "Invoice: {{ ti.xcom_pull('prepare_payout')['invoice'] }}\n"
             "Rekening: {{ ti.xcom_pull('prepare_payout')['account'] }}"
