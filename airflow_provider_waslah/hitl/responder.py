@@ -45,7 +45,6 @@ from airflow_provider_waslah.hitl.text import (
 from airflow_provider_waslah.receiver.verify import Rejection, VerifiedDelivery
 
 if TYPE_CHECKING:
-    from airflow.models.hitl import HITLDetail
     from sqlalchemy.orm import Session
 
 log = logging.getLogger("airflow_provider_waslah.receiver")
@@ -103,7 +102,7 @@ class ReplyOutcome:
 class _Row:
     """A HITL detail put to the sender, with the identity it was put to."""
 
-    detail: HITLDetail
+    detail: Any  # HITLDetail (typed Column attributes on Airflow 3.1, mapped ones on 3.3)
     identity: str
     question: Question
 
@@ -288,9 +287,10 @@ class HITLResponder:
     # ------------------------------------------------------------------ reading
     def _rows(self, session: Session, data: dict[str, Any], now: datetime, received: datetime) -> list[_Row]:
         """The questions put to the sender: open ones, and ones answered within :attr:`answered_window`."""
-        from airflow.models.hitl import HITLDetail
+        from airflow.models import hitl
         from sqlalchemy import Text, cast, or_, select
 
+        HITLDetail: Any = hitl.HITLDetail  # 3.1's Column attributes do not type-check as 3.3's mapped ones
         query = select(HITLDetail).where(
             HITLDetail.created_at >= now - self.max_question_age,
             or_(HITLDetail.responded_at.is_(None), HITLDetail.responded_at >= now - self.answered_window),
@@ -321,7 +321,7 @@ class HITLResponder:
             pause = max(pause, (since + self.settle - now).total_seconds())
         return min(pause, self.settle.total_seconds())
 
-    def _question(self, detail: HITLDetail, ti: Any) -> Question:
+    def _question(self, detail: Any, ti: Any) -> Question:
         answered = None
         if detail.responded_at is not None:
             by = detail.responded_by if isinstance(detail.responded_by, dict) else None
@@ -379,10 +379,11 @@ class HITLResponder:
 
     def _handled_before(self, session: Session, delivery: VerifiedDelivery, now: datetime) -> bool:
         """An Audit Log row of this delivery (same event id, or same signed content under another id)."""
-        from airflow.models.log import Log
+        from airflow.models import log as log_model
         from sqlalchemy import or_, select
 
-        query = select(Log.extra).where(
+        Log: Any = log_model.Log  # as above
+        query: Any = select(Log.extra).where(
             Log.event == LOG_EVENT,
             Log.dttm >= now - self.dedupe_window,
             or_(Log.extra.like(f'%"{delivery.event_id}"%'), Log.extra.like(f'%"{delivery.digest}"%')),
