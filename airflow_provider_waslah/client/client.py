@@ -25,7 +25,14 @@ from airflow_provider_waslah.client._engine import Outcome, Send, Settings, Slee
 from airflow_provider_waslah.client._http import AsyncHTTP, AsyncTransport, SyncHTTP, SyncTransport
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.ratelimit import DEFAULT_WINDOW_SECONDS, PLAN_LIMITS, limit_for, shared_limiter
+from airflow_provider_waslah.client.ratelimit import (
+    DEFAULT_WINDOW_SECONDS,
+    PLAN_LIMITS,
+    Limiter,
+    limit_for,
+    shared_limiter,
+)
+from airflow_provider_waslah.client.shared_budget import check_storage_url, shared_budget
 from airflow_provider_waslah.client.validation import check_api_key, check_media_url, check_positive_seconds, shown
 
 DEFAULT_BASE_URL = "https://waslah.id/api/v1"
@@ -125,6 +132,9 @@ class _ClientBase:
     :param rate_limit_per_minute: an explicit budget, overriding ``plan``.
     :param rate_limit_window_seconds: the rate-limit window (60 s; shorter against the emulator).
     :param max_retry_wait: the longest ``Retry-After`` the client will sleep through.
+    :param rate_limit_storage: a ``redis://`` or ``rediss://`` URL: the key's rate budget is then
+        shared through Redis by every process and host using it (needs the ``redis`` extra; see
+        :mod:`.shared_budget`). ``None`` (the default): a budget per process.
     """
 
     def __init__(
@@ -138,6 +148,7 @@ class _ClientBase:
         rate_limit_per_minute: int | None = None,
         rate_limit_window_seconds: float = DEFAULT_WINDOW_SECONDS,
         max_retry_wait: float = 120.0,
+        rate_limit_storage: str | None = None,
     ) -> None:
         if api_key is None or (isinstance(api_key, str) and not api_key):
             raise WaslahInvalidInputError("api_key", "is required (the connection's Password field)")
@@ -153,7 +164,9 @@ class _ClientBase:
             None if rate_limit_per_minute is None else _whole(rate_limit_per_minute, "rate_limit_per_minute", 1)
         )
         window = _seconds(rate_limit_window_seconds, "rate_limit_window_seconds")
-        self.limiter = shared_limiter(self.base_url, key, limit_for(_plan(plan), per_minute), window)
+        storage = None if rate_limit_storage is None else check_storage_url(rate_limit_storage, "rate_limit_storage")
+        local = shared_limiter(self.base_url, key, limit_for(_plan(plan), per_minute), window)
+        self.limiter: Limiter = local if storage is None else shared_budget(storage, local, self.base_url, key)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key='***')"

@@ -20,12 +20,22 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from airflow_provider_waslah.plans import PLAN_LIMITS  # requests per minute by plan (the hook imports it here)
 
 DEFAULT_WINDOW_SECONDS = 60.0
 #: Slack after a window whose start a response confirmed (see ``RateLimiter.margin``).
 CONFIRMED_MARGIN = 0.05
+
+
+def safety_margin(window_seconds: float) -> float:
+    """Slack added after a window whose start no response confirmed: 2% of it, at least 0.2 s.
+
+    It covers the time between taking a slot and the server counting the request (send jitter,
+    a busy event loop). The shared budget (:mod:`.shared_budget`) lengthens its window by it too.
+    """
+    return max(0.2, window_seconds * 0.02)
 
 
 class RateLimiter:
@@ -64,7 +74,7 @@ class RateLimiter:
         """
         if self._confirmed:
             return CONFIRMED_MARGIN
-        return max(0.2, self.window_seconds * 0.02)
+        return safety_margin(self.window_seconds)
 
     def acquire(self) -> float:
         """Take a request slot now and return 0, or take none and return how long to wait before asking again.
@@ -85,6 +95,15 @@ class RateLimiter:
             if now < self._window_start:
                 return self._window_start - now
             return self._window_start + self.window_seconds + self.margin - now
+
+    async def acquire_async(self) -> float:
+        """:meth:`acquire` for the async client: the same (no I/O, a short lock), so one engine serves both."""
+        return self.acquire()
+
+    def paused_for(self) -> float:
+        """Seconds left of the pause a 429 imposed (:meth:`penalize`); 0 when there is none."""
+        with self._lock:
+            return max(0.0, self._blocked_until - self._clock())
 
     def headroom(self) -> tuple[int, float]:
         """``(slots free now, seconds until more are free)``, taking none: a batch sizes its next block by it."""
@@ -125,6 +144,27 @@ class RateLimiter:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
             self._window_start, self._used, self._confirmed = None, 0, False
+
+
+class Limiter(Protocol):
+    """What the request loop and the batch sender use: :class:`RateLimiter` or a shared budget.
+
+    ``acquire_async`` is the one method that may do I/O (the shared budget asks Redis), so the
+    async client awaits it instead of calling ``acquire`` inside its event loop.
+    """
+
+    @property
+    def limit(self) -> int: ...
+    @property
+    def window_seconds(self) -> float: ...
+    def acquire(self) -> float: ...
+    async def acquire_async(self) -> float: ...
+    def release(self, *, answered: bool) -> None: ...
+    def headroom(self) -> tuple[int, float]: ...
+    def observe(
+        self, *, limit: int | None = None, remaining: int | None = None, reset_epoch: float | None = None
+    ) -> None: ...
+    def penalize(self, retry_after: float) -> None: ...
 
 
 _registry: dict[tuple[str, str], RateLimiter] = {}
