@@ -26,4 +26,11 @@ else:
     except ImportError:  # Airflow 3.1
         from airflow.exceptions import TaskDeferralTimeout
 
-__all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "TaskDeferralTimeout", "conf", "mask_secret"]
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "TaskDeferralTimeout",
+    "conf",
+    "mask_secret",
+]

@@ -150,7 +150,7 @@ def speed(args: argparse.Namespace) -> list[dict[str, Any]]:
     with emulator_process("--time-scale", "0.02", seed=seed) as handle:
         handle.add_fault(route="POST /api/v1/messages", status=None, latency=args.latency)
         limiter = SimpleNamespace(limit=args.limit, window_seconds=args.window)
-        concurrency = args.concurrency or auto_concurrency(limiter)  # type: ignore[arg-type]
+        concurrency = args.concurrency or auto_concurrency(limiter)
         return [
             speed_side(handle, "batch (bounded concurrency)", args.rows, 0, concurrency, args),
             speed_side(handle, "serial loop", args.serial_rows, args.rows, 1, args),

@@ -82,7 +82,12 @@ def run_processes(
         worker_env = {**env, "WASLAH_TEST_STORAGE": storage or ""}  # not on the command line: it has a password
         workers.append(
             subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=worker_env, text=True
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=worker_env,
+                text=True,
             )
         )
     try:

@@ -22,7 +22,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 from pydantic import SecretStr
 
 from airflow_provider_waslah.client import calls
-from airflow_provider_waslah.client._engine import Outcome, Send, Settings, Sleep, run_call
+from airflow_provider_waslah.client._engine import Acquire, Outcome, Settings, Sleep, Step, run_call
 from airflow_provider_waslah.client._http import AsyncHTTP, AsyncTransport, SyncHTTP, SyncTransport
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
@@ -172,7 +172,7 @@ class _ClientBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key='***')"
 
-    def _steps(self, call: Call[T]) -> Generator[Sleep | Send, Outcome, T]:
+    def _steps(self, call: Call[T]) -> Generator[Step, Any, T]:
         for field, url in call.media_urls:
             check_media_url(url, field, trusted_origin=self.base_url)
         return run_call(call, self.limiter, self.settings, self.base_url)
@@ -191,14 +191,16 @@ class WaslahClient(_ClientBase, Endpoints):
     def call(self, call: Call[T]) -> T:
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
-        reply: Outcome | None = None
+        reply: Outcome | float | None = None
         with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
             while True:
                 try:
-                    step = steps.send(reply)  # type: ignore[arg-type]
+                    step = steps.send(reply)
                 except StopIteration as done:
                     return done.value
-                if isinstance(step, Sleep):
+                if isinstance(step, Acquire):
+                    reply = step.limiter.acquire()
+                elif isinstance(step, Sleep):
                     time.sleep(step.seconds)
                     reply = None
                 else:
@@ -225,14 +227,16 @@ class AsyncWaslahClient(_ClientBase, Endpoints):
     async def call(self, call: Call[T]) -> T:
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
-        reply: Outcome | None = None
+        reply: Outcome | float | None = None
         with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
             while True:
                 try:
-                    step = steps.send(reply)  # type: ignore[arg-type]
+                    step = steps.send(reply)
                 except StopIteration as done:
                     return done.value
-                if isinstance(step, Sleep):
+                if isinstance(step, Acquire):
+                    reply = await step.limiter.acquire_async()
+                elif isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                     reply = None
                 else:

@@ -151,13 +151,15 @@ class SharedBudget:
         self._next_try = 0.0
         self._probing = False
         self._local_grants = 0
-        options = {"socket_timeout": STORAGE_TIMEOUT, "socket_connect_timeout": STORAGE_TIMEOUT}
+        options: dict[str, Any] = {"socket_timeout": STORAGE_TIMEOUT, "socket_connect_timeout": STORAGE_TIMEOUT}
         try:
             storage = limits.storage.RedisStorage(
                 storage_url, key_prefix="waslah", retry=Retry(NoBackoff(), 0), **options
             )
         except Exception as error:  # redis-py refused a query option
-            raise WaslahInvalidInputError("rate_limit_storage", f"was refused by redis-py ({self._describe(error)})")
+            raise WaslahInvalidInputError(
+                "rate_limit_storage", f"was refused by redis-py ({self._describe(error)})"
+            ) from None
         self._window: MovingWindowRateLimiter = limits.strategies.MovingWindowRateLimiter(storage)
         self._options = options
         self._async_windows: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncMovingWindow] = (
@@ -272,13 +274,8 @@ class SharedBudget:
                 from redis.asyncio.retry import Retry
                 from redis.backoff import NoBackoff
 
-                storage = RedisStorage(
-                    f"async+{self._url}",
-                    implementation="redispy",
-                    key_prefix="waslah",
-                    retry=Retry(NoBackoff(), 0),
-                    **self._options,
-                )
+                options: dict[str, Any] = {**self._options, "retry": Retry(NoBackoff(), 0)}
+                storage = RedisStorage(f"async+{self._url}", implementation="redispy", key_prefix="waslah", **options)
                 window = self._async_windows[loop] = MovingWindowRateLimiter(storage)
             return window
 
