@@ -35,7 +35,8 @@ class Run:
     refused: int  #: requests answered 429
     windows: int  #: fixed windows the accepted requests opened
     limit: int
-    wall_seconds: float
+    timeline: list[float]  #: when each accepted request reached the emulator, seconds after the first
+    wall_seconds: float  #: from the first worker's start to the last one's end
     errors: list[str]
 
     @property
@@ -96,7 +97,6 @@ def run_processes(
             line = worker.stdout.readline()
             if line.strip() != "ready":
                 raise RuntimeError(f"a worker did not start: {line!r} {worker.communicate(timeout=30)[1][-2000:]}")
-        started = time.perf_counter()
         for worker in workers:
             assert worker.stdin is not None
             worker.stdin.write("go\n")
@@ -108,7 +108,7 @@ def run_processes(
                 errors.append(f"exit {worker.returncode}: {err[-2000:]}")
                 continue
             results.append(json.loads(out.strip().splitlines()[-1]))
-        wall = time.perf_counter() - started
+        wall = max((r["ended"] for r in results), default=0.0) - min((r["began"] for r in results), default=0.0)
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -122,6 +122,7 @@ def run_processes(
         refused=sum(1 for entry in entries if entry["status"] == 429),
         windows=windows_opened(accepted, window),
         limit=limit,
+        timeline=[round(moment - min(accepted), 3) for moment in sorted(accepted)],
         wall_seconds=wall,
         errors=errors + [error for result in results for error in result["errors"]],
     )
@@ -149,6 +150,7 @@ def _send_sync(args: argparse.Namespace) -> dict[str, Any]:
     with WaslahClient(**_client_options(args)) as client:
         print("ready", flush=True)
         sys.stdin.readline()
+        began = time.time()
         errors: list[str] = []
 
         def send(number: str) -> None:
@@ -159,7 +161,7 @@ def _send_sync(args: argparse.Namespace) -> dict[str, Any]:
 
         with ThreadPoolExecutor(args.concurrency) as pool:
             list(pool.map(send, _numbers(args)))
-    return {"sent": args.count - len(errors), "errors": errors}
+    return {"sent": args.count - len(errors), "errors": errors, "began": began, "ended": time.time()}
 
 
 async def _send_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -168,6 +170,7 @@ async def _send_async(args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncWaslahClient(**_client_options(args)) as client:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        began = time.time()
         errors: list[str] = []
         gate = asyncio.Semaphore(args.concurrency)
 
@@ -179,7 +182,7 @@ async def _send_async(args: argparse.Namespace) -> dict[str, Any]:
                     errors.append(f"{type(error).__name__}: {error}")
 
         await asyncio.gather(*(send(number) for number in _numbers(args)))
-    return {"sent": args.count - len(errors), "errors": errors}
+    return {"sent": args.count - len(errors), "errors": errors, "began": began, "ended": time.time()}
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ without it fails these tests with a message that says so, rather than skipping t
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -27,6 +29,7 @@ class RedisServer:
 
     port: int
     password: str
+    pid: int
 
     @property
     def url(self) -> str:
@@ -41,12 +44,12 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(password: str = PASSWORD) -> Iterator[RedisServer]:
-    """Start ``redis-server`` on a free port in a temp dir; stop it after."""
+def redis_server(password: str = PASSWORD, port: int | None = None) -> Iterator[RedisServer]:
+    """Start ``redis-server`` on ``port`` (a free one by default) in a temp dir; stop it after."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: apt-get install -y redis-server (scripts/test.sh does it)")
-    port = free_port()
+    port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="waslah-redis-") as directory:
         command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         command += ["--dir", directory, "--requirepass", password]
@@ -63,8 +66,10 @@ def redis_server(password: str = PASSWORD) -> Iterator[RedisServer]:
                             output.seek(0)
                             raise RuntimeError(f"redis-server did not start:\n{output.read()}") from error
                         time.sleep(0.05)
-                yield RedisServer(port=port, password=password)
+                yield RedisServer(port=port, password=password, pid=process.pid)
             finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGCONT)  # a test may have stopped it
                 process.terminate()
                 try:
                     process.wait(timeout=10)

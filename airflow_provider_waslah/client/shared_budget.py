@@ -45,7 +45,7 @@ from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 from airflow_provider_waslah.client.ratelimit import RateLimiter, safety_margin
 
 if TYPE_CHECKING:
-    from limits import RateLimitItem
+    from limits import RateLimitItem, WindowStats
     from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindow
     from limits.strategies import MovingWindowRateLimiter
 
@@ -203,8 +203,13 @@ class SharedBudget:
             self._local_grants += 1
         return wait
 
-    def _answered(self, took: bool, reset_time: float | None) -> float:
-        """The wait after Redis answered: 0 for a slot taken, else until the oldest slot leaves the window."""
+    def _answered(self, refused: WindowStats | None) -> float:
+        """The wait after Redis answered: 0 for a slot taken (``refused`` is ``None``), else until one frees.
+
+        ``reset_time`` is when the oldest slot in the window leaves it. A slot may have freed
+        between the refused hit and the stats (``remaining`` > 0): then ask again at once, not at
+        ``reset_time``, which is a whole window away.
+        """
         with self._lock:
             if self._down_since is not None:
                 log.info(
@@ -213,9 +218,11 @@ class SharedBudget:
                     time.monotonic() - self._down_since,
                 )
             self._down_since, self._probing = None, False
-        if took:
+        if refused is None:
             return 0.0
-        return max(MIN_WAIT, (reset_time or 0.0) - time.time())
+        if refused.remaining > 0:
+            return MIN_WAIT
+        return max(MIN_WAIT, refused.reset_time - time.time())
 
     def _failed(self, error: BaseException) -> float:
         """The storage failed: warn once, pace with the local limiter, try Redis again later."""
@@ -244,10 +251,10 @@ class SharedBudget:
         item = self._item()
         try:
             took = self._window.hit(item, self._identity)
-            reset = None if took else self._window.get_window_stats(item, self._identity).reset_time
+            stats = None if took else self._window.get_window_stats(item, self._identity)
         except Exception as error:
             return self._failed(error)
-        return self._answered(took, reset)
+        return self._answered(stats)
 
     async def acquire_async(self) -> float:
         """:meth:`acquire` for an event loop: the Redis round trip is awaited, never blocking the loop."""
@@ -258,10 +265,10 @@ class SharedBudget:
         try:
             window = self._async_window()
             took = await window.hit(item, self._identity)
-            reset = None if took else (await window.get_window_stats(item, self._identity)).reset_time
+            stats = None if took else await window.get_window_stats(item, self._identity)
         except Exception as error:
             return self._failed(error)
-        return self._answered(took, reset)
+        return self._answered(stats)
 
     def _async_window(self) -> AsyncMovingWindow:
         """The running loop's async Redis client (redis.asyncio connections belong to one loop)."""
