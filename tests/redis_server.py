@@ -35,7 +35,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
-    def keys(self) -> list[str]:
+    def stored_keys(self) -> list[str]:
         """Every key in the server (read with redis-py directly)."""
         import redis
 

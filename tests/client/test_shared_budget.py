@@ -131,7 +131,7 @@ def test_the_redis_key_holds_the_keys_digest_never_the_key(
     ) as c:
         c.get_me()
     digest = hashlib.sha256(api_key.encode()).hexdigest()
-    keys = redis_storage.keys()
+    keys = redis_storage.stored_keys()
     assert f"waslah:budget/{digest}" in keys
     assert not any(api_key[4:16] in name for name in keys)
 
@@ -249,10 +249,10 @@ def test_the_storage_is_used_again_once_it_answers(
         client.get_me()
         with redis_server(port=port) as server:
             client.get_me()  # within the 0.3 s: still the local limiter, Redis not asked
-            assert server.keys() == []
+            assert server.stored_keys() == []
             asyncio.run(asyncio.sleep(0.4))
             client.get_me()
-            assert server.keys() == [f"waslah:budget/{hashlib.sha256(api_key.encode()).hexdigest()}"]
+            assert server.stored_keys() == [f"waslah:budget/{hashlib.sha256(api_key.encode()).hexdigest()}"]
     messages = [r.getMessage() for r in caplog.records if "Shared rate budget" in r.getMessage()]
     assert len(messages) == 2
     assert "unreachable" in messages[0]
