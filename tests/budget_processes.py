@@ -66,17 +66,20 @@ def run_processes(
     storage: str | None,
     mode: str = "sync",
     concurrency: int = 4,
+    first_number: int = 0,
     timeout: float = 300.0,
 ) -> Run:
     """Start ``processes`` workers, let them send ``per_process`` messages each, and judge the run.
 
     :param log: ``() -> list of request-log entries`` for the key (``handle.api_requests(key=...)``).
+    :param first_number: recipients are numbered from here (runs on one emulator keep their ledgers apart).
     """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     workers = []
     for index in range(processes):
         command = [sys.executable, "-m", "tests.budget_processes", "--base-url", base_url, "--key", api_key]
-        command += ["--count", str(per_process), "--offset", str(index * per_process), "--limit", str(limit)]
+        offset = first_number + index * per_process
+        command += ["--count", str(per_process), "--offset", str(offset), "--limit", str(limit)]
         command += ["--window", str(window), "--mode", mode, "--concurrency", str(concurrency)]
         if storage:
             command += ["--storage-env", "WASLAH_TEST_STORAGE"]
