@@ -6,7 +6,7 @@ sides are interleaved and repeated. Sides:
 
 - **ours**: ``WaslahMessageTrigger`` (hooks in one loop share one client: one connection pool).
 - **per-trigger pool**: the same trigger with the previous hook behaviour (each hook its own
-  ``httpx.AsyncClient``), the baseline the shared pool replaces.
+  ``AsyncWaslahClient``, so its own connection pool), the baseline the shared pool replaces.
 - **HttpSensorTrigger**: ``apache-airflow-providers-http``'s trigger on the same route
   (``GET /api/v1/messages/{id}``); it fires on the first non-404 answer.
 
