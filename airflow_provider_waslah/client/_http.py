@@ -526,8 +526,8 @@ class AsyncHTTP:
 
     async def send(self, call: Call[Any]) -> Outcome:
         """Perform one exchange; never raises for HTTP or transport failures (bad bodies raise)."""
-        request = self._requests.build(call)
-        async with self._slots:
+        async with self._slots:  # built inside: thousands of triggers waiting here do not all build at once
+            request = self._requests.build(call)
             try:
                 response = await self._transport.handle_async_request(request)
                 try:
