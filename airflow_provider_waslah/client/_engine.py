@@ -321,7 +321,14 @@ def run_call(
             if wait > settings.max_retry_wait:
                 raise _paused(call, wait, settings)
             yield Sleep(wait)
-        outcome = yield Send(call)
+        answered = False
+        try:
+            outcome = yield Send(call)
+            if isinstance(outcome, Response):
+                _observe_rate_headers(limiter, outcome.headers)
+                answered = _int_header(outcome.headers, "x-ratelimit-remaining") is not None
+        finally:  # also when the driver abandons the call mid-exchange (cancelled, a body it could not encode)
+            limiter.release(answered=answered)
         retry_in: float | None
         error: WaslahError
         if isinstance(outcome, TransportFailure):
@@ -330,7 +337,6 @@ def run_call(
             error = _transport_error(call, outcome, base_url)
             retry_in = _backoff(settings, attempt)
         else:
-            _observe_rate_headers(limiter, outcome.headers)
             if outcome.status_code >= 400:
                 error, retry_in = _error_and_wait(call, outcome, limiter, settings, attempt)
             else:

@@ -13,6 +13,7 @@ they differ only in how they wait and send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -178,16 +179,17 @@ class WaslahClient(_ClientBase, Endpoints):
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
         reply: Outcome | None = None
-        while True:
-            try:
-                step = steps.send(reply)  # type: ignore[arg-type]
-            except StopIteration as done:
-                return done.value
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                reply = None
-            else:
-                reply = self._http.send(step.call)
+        with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
+            while True:
+                try:
+                    step = steps.send(reply)  # type: ignore[arg-type]
+                except StopIteration as done:
+                    return done.value
+                if isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    reply = None
+                else:
+                    reply = self._http.send(step.call)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -211,16 +213,17 @@ class AsyncWaslahClient(_ClientBase, Endpoints):
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
         reply: Outcome | None = None
-        while True:
-            try:
-                step = steps.send(reply)  # type: ignore[arg-type]
-            except StopIteration as done:
-                return done.value
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                reply = None
-            else:
-                reply = await self._http.send(step.call)
+        with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
+            while True:
+                try:
+                    step = steps.send(reply)  # type: ignore[arg-type]
+                except StopIteration as done:
+                    return done.value
+                if isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    reply = None
+                else:
+                    reply = await self._http.send(step.call)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

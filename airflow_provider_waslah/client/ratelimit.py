@@ -8,6 +8,12 @@ once the budget is spent, a small margin after the old one ends. It tightens the
 ``Remaining`` (another process may share the key), resizes from ``Limit``, moves the window end
 to ``Reset`` when the server sends it, and stops everyone for ``Retry-After`` after a 429.
 
+It also counts the requests it let go that have not come back (``release()``). A new window
+never opens while one of the old window's requests is still on its way: a request held past the
+window's end (a slow proxy, a stalled connect) may reach the server after it, open the server's
+next window and be counted there, so the new window waits until the server's answer says where
+the request was counted (``observe()``), or, with no such answer, starts when it came back.
+
 One limiter exists per (base URL, API key) in a process (:func:`shared_limiter`). ``acquire()``
 only takes a short ``threading.Lock`` and takes a slot or returns how long to wait before asking
 again, so the sync client sleeps with ``time.sleep`` and the async one with ``asyncio.sleep``:
@@ -26,6 +32,11 @@ from airflow_provider_waslah.plans import PLAN_LIMITS  # requests per minute by 
 DEFAULT_WINDOW_SECONDS = 60.0
 #: Slack after a window whose start a response confirmed (see ``RateLimiter.margin``).
 CONFIRMED_MARGIN = 0.05
+#: How often a caller asks again while the old window's last requests are still on their way.
+IN_FLIGHT_POLL = 0.05
+#: A request out this long past its window's end is taken as lost to the limiter (a leak guard, far
+#: beyond any timeout the client sets), so a slot never released cannot stop the key for good.
+IN_FLIGHT_GIVE_UP = 300.0
 
 
 class RateLimiter:
@@ -52,6 +63,8 @@ class RateLimiter:
         self._used = 0
         self._blocked_until = 0.0
         self._confirmed = False
+        self._in_flight = 0
+        self._opened_late = False
 
     @property
     def margin(self) -> float:
@@ -77,14 +90,51 @@ class RateLimiter:
             now = self._clock()
             if now < self._blocked_until:
                 return self._blocked_until - now
-            if self._window_start is None or now >= self._window_start + self.window_seconds + self.margin:
+            if self._window_start is None or now >= self._window_end():
+                if self._still_on_the_way(now):
+                    return IN_FLIGHT_POLL
                 self._window_start, self._used, self._confirmed = now, 0, False
+                self._opened_late = False
             if now >= self._window_start and self._used < self.limit:
                 self._used += 1
+                self._in_flight += 1
                 return 0.0
             if now < self._window_start:
                 return self._window_start - now
-            return self._window_start + self.window_seconds + self.margin - now
+            return self._window_end() - now
+
+    def release(self, *, answered: bool) -> None:
+        """A request that ``acquire()`` let go is over (answered, failed or abandoned).
+
+        :param answered: the server's answer carried ``X-RateLimit-Remaining``, so ``observe()``
+            already placed the request in the server's window. Without it, a request that came
+            back after its window's end may have opened the server's next window: the window is
+            taken to have started when it came back, with this request in it.
+        """
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            start = self._window_start
+            if answered or start is None:
+                return
+            now = self._clock()
+            if now >= start + self.window_seconds:
+                self._window_start, self._used, self._confirmed = now, 1, False
+                self._opened_late = True
+            elif self._opened_late:
+                self._used += 1  # taken in the old window, perhaps counted in the one a late request opened
+
+    def _window_end(self) -> float:
+        assert self._window_start is not None
+        return self._window_start + self.window_seconds + self.margin
+
+    def _still_on_the_way(self, now: float) -> bool:
+        """Whether requests of the ending window are still out (and not so long that they count as lost)."""
+        if not self._in_flight or self._window_start is None:
+            return False
+        if now - self._window_end() > IN_FLIGHT_GIVE_UP:
+            self._in_flight = 0
+            return False
+        return True
 
     def headroom(self) -> tuple[int, float]:
         """``(slots free now, seconds until more are free)``, taking none: a batch sizes its next block by it."""
@@ -93,11 +143,11 @@ class RateLimiter:
             if now < self._blocked_until:
                 return 0, self._blocked_until - now
             start = self._window_start
-            if start is None or now >= start + self.window_seconds + self.margin:
-                return self.limit, 0.0
+            if start is None or now >= self._window_end():
+                return (0, IN_FLIGHT_POLL) if self._still_on_the_way(now) else (self.limit, 0.0)
             if now < start:
                 return 0, start - now
-            window_end = start + self.window_seconds + self.margin
+            window_end = self._window_end()
             free = self.limit - self._used
             return (free, 0.0) if free > 0 else (0, window_end - now)
 
@@ -125,6 +175,7 @@ class RateLimiter:
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + retry_after)
             self._window_start, self._used, self._confirmed = None, 0, False
+            self._opened_late = False
 
 
 _registry: dict[tuple[str, str], RateLimiter] = {}
