@@ -83,15 +83,29 @@ def _env_proxy(url: str) -> str | None:
 class _Requests:
     """Builds the ``httpx.Request`` of a :class:`Call`: base URL, headers, timeouts."""
 
+    #: Parsed URLs kept per path: parsing one costs more than building the rest of a request.
+    _MAX_URLS = 256
+
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         self._base_url = base_url.rstrip("/")
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": USER_AGENT,
-        }
+        self._headers = httpx.Headers(
+            {
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": USER_AGENT,
+            }
+        )
         self._extensions = {"timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self._base_url + path)
+            if len(self._urls) < self._MAX_URLS:  # sends and lists repeat their paths; GET /messages/{id} do not
+                self._urls[path] = url
+        return url
 
     def build(self, call: Call[Any]) -> httpx.Request:
         """The request for ``call``; a body that cannot be encoded is bad input, reported before sending.
@@ -102,7 +116,7 @@ class _Requests:
         try:
             return httpx.Request(
                 call.method,
-                self._base_url + call.path,
+                self._url(call.path),
                 json=call.json,
                 files=call.files,
                 headers=self._headers,
