@@ -144,7 +144,7 @@ def _failure(exc: httpx.HTTPError, secret: str) -> TransportFailure:
 
 
 def _response(response: httpx.Response, content: bytes) -> Response:
-    return Response(response.status_code, dict(response.headers), content)
+    return Response(response.status_code, dict(response.headers.items()), content)
 
 
 # ---------------------------------------------------------------- HTTP/1.1 with h11, sans I/O
