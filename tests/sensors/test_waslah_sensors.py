@@ -71,7 +71,9 @@ class TestMessageSensor:
     def test_poke_mode_waits_for_delivered_and_pushes_the_message(
         self, dag_runner: DagRunner, emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        emulator.seed(time_scale=1.0)  # delivered 3 s after the send task sent it
+        # Delivered 8 s after the send: the sensor's first poke must still find it "sent" on a busy
+        # machine (at 3 s, a slow start of the second task once missed the wait it tests).
+        emulator.seed(time_scale=1.0, lifecycle={"delivered": 8.0, "read": 12.0})
         result = run(
             dag_runner,
             "waslah_sensor_poke",
