@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import (
     AirflowFailException,
     AirflowSkipException,
     conf,
+    mask_secret,
 )
 
 if TYPE_CHECKING:
@@ -25,4 +26,11 @@ else:
     except ImportError:  # Airflow 3.1
         from airflow.exceptions import TaskDeferralTimeout
 
-__all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "TaskDeferralTimeout", "conf"]
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "TaskDeferralTimeout",
+    "conf",
+    "mask_secret",
+]

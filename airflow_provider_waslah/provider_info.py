@@ -52,6 +52,14 @@ def _connection_type() -> dict[str, Any]:
                 "description": "The secret from Waslah's dashboard, to verify webhook signatures.",
                 "schema": {"type": ["string", "null"], "format": "password"},
             },
+            "rate_limit_storage": {
+                "label": "Shared rate limit storage",
+                "description": (
+                    "A redis:// or rediss:// URL: every worker process on every host takes its requests "
+                    "from one budget for this key (needs airflow-provider-waslah[redis]). Empty: per process."
+                ),
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
         },
         "ui-field-behaviour": {
             "hidden-fields": ["schema", "port", "login", "extra"],
@@ -62,6 +70,7 @@ def _connection_type() -> dict[str, Any]:
                 "plan": DEFAULT_PLAN,
                 "timeout": "30",
                 "max_retries": "3",
+                "rate_limit_storage": "redis://:password@redis-host:6379/0",
             },
         },
     }

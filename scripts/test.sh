@@ -21,6 +21,18 @@ fi
 echo "==> installing airflow-provider-waslah[test] with apache-airflow==${AIRFLOW_VERSION}"
 "$VENV/bin/python" -m pip install --quiet -e ".[test]" "apache-airflow==${AIRFLOW_VERSION}"
 
+# --- redis-server: the shared rate budget's tests start their own (tests/redis_server.py) ---------
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing redis-server (Debian package)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "==> redis-server is missing and this is not root: tests/client/test_shared_budget.py will fail" >&2
+  fi
+fi
+# --- end redis-server -------------------------------------------------------------------------------
+
 # The scheduler and the `airflow` CLI are started through PATH by some tests.
 export PATH="$PWD/$VENV/bin:$PATH"
 

@@ -58,3 +58,12 @@ def emulator(waslah_emulator_conn: Any, request: pytest.FixtureRequest) -> Any:
     if time_scale is not None:
         waslah_emulator_conn.seed(time_scale=time_scale)
     return waslah_emulator_conn
+
+
+@pytest.fixture(scope="session")
+def redis_storage() -> Any:
+    """A real ``redis-server`` for the session, with a password (a :class:`tests.redis_server.RedisServer`)."""
+    from tests.redis_server import redis_server
+
+    with redis_server() as server:
+        yield server

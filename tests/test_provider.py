@@ -82,6 +82,7 @@ def test_connection_type_declares_the_form() -> None:
         "timeout",
         "max_retries",
         "webhook_secret",
+        "rate_limit_storage",
     }
     behaviour = conn_type["ui-field-behaviour"]
     assert sorted(behaviour["hidden-fields"]) == ["extra", "login", "port", "schema"]
@@ -163,12 +164,20 @@ def test_connection_form_in_the_ui(hook_meta: dict[str, Any]) -> None:
     assert "extra" not in standard
 
     extra = meta["extra_fields"]
-    assert set(extra) == {"plan", "rate_limit_per_minute", "timeout", "max_retries", "webhook_secret"}
+    assert set(extra) == {
+        "plan",
+        "rate_limit_per_minute",
+        "timeout",
+        "max_retries",
+        "webhook_secret",
+        "rate_limit_storage",
+    }
     plan = extra["plan"]
     assert plan["schema"]["enum"] == ["free", "basic", "pro", "enterprise"]
     assert (plan["schema"]["title"], plan["value"]) == ("Plan", "pro")
     assert extra["webhook_secret"]["schema"]["format"] == "password"
     assert extra["webhook_secret"]["schema"]["title"] == "Webhook secret"
-    assert [name for name, field in extra.items() if field["schema"].get("format") == "password"] == ["webhook_secret"]
+    secret = [name for name, field in extra.items() if field["schema"].get("format") == "password"]
+    assert secret == ["webhook_secret", "rate_limit_storage"]  # a redis:// URL may carry a password
     assert extra["rate_limit_per_minute"]["schema"]["type"] == ["integer", "null"]
     assert (extra["timeout"]["value"], extra["max_retries"]["value"]) == (30, 3)

@@ -1,8 +1,11 @@
 """The request loop, written once for sync and async: auth, pacing, retries, error mapping, parsing.
 
-:func:`run_call` is a generator (sans-I/O): it yields :class:`Sleep` and :class:`Send` steps and
-receives each send's :class:`Outcome`. The sync client drives it with ``time.sleep`` and a sync
-transport, the async client with ``asyncio.sleep`` and an async transport; nothing else differs.
+:func:`run_call` is a generator (sans-I/O): it yields :class:`Acquire`, :class:`Sleep` and
+:class:`Send` steps and receives each acquire's wait and each send's :class:`Outcome`. The sync
+client drives it with ``limiter.acquire()``, ``time.sleep`` and a sync transport, the async client
+with ``await limiter.acquire_async()``, ``asyncio.sleep`` and an async transport; nothing else
+differs. Taking a slot is a step because it may be I/O (a shared budget asks Redis), which must
+not block the triggerer's event loop.
 
 Retry rules:
 
@@ -47,7 +50,7 @@ from airflow_provider_waslah.client.errors import (
     WaslahTimeoutError,
     error_class_for,
 )
-from airflow_provider_waslah.client.ratelimit import RateLimiter
+from airflow_provider_waslah.client.ratelimit import Limiter
 
 T = TypeVar("T")
 log = logging.getLogger("airflow_provider_waslah.client")
@@ -104,10 +107,20 @@ class Sleep:
 
 
 @dataclass(frozen=True)
+class Acquire:
+    """Step: take a slot from ``limiter`` and hand back its answer (0, or seconds to wait before asking again)."""
+
+    limiter: Limiter
+
+
+@dataclass(frozen=True)
 class Send:
     """Step: send ``call`` and hand back its outcome."""
 
     call: Call[Any]
+
+
+Step = Acquire | Sleep | Send
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -137,7 +150,7 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
-def _observe_rate_headers(limiter: RateLimiter, headers: Mapping[str, str]) -> None:
+def _observe_rate_headers(limiter: Limiter, headers: Mapping[str, str]) -> None:
     reset = _int_header(headers, "x-ratelimit-reset")
     limiter.observe(
         limit=_int_header(headers, "x-ratelimit-limit"),
@@ -238,7 +251,7 @@ def parse_answer(call: Call[T], response: Response) -> T:
 
 
 def _error_and_wait(
-    call: Call[Any], outcome: Response, limiter: RateLimiter, settings: Settings, attempt: int
+    call: Call[Any], outcome: Response, limiter: Limiter, settings: Settings, attempt: int
 ) -> tuple[WaslahError, float | None]:
     """The error for an error answer, and how long to wait before retrying it (``None``: do not)."""
     error = to_error(call, outcome)
@@ -307,21 +320,30 @@ def _transport_error(call: Call[Any], outcome: TransportFailure, base_url: str) 
     return WaslahConnectionError(text, method=call.method, path=call.path, base_url=base_url or None)
 
 
-def run_call(
-    call: Call[T], limiter: RateLimiter, settings: Settings, base_url: str = ""
-) -> Generator[Sleep | Send, Outcome, T]:
-    """Drive one API call to its parsed result, yielding the sleeps and sends it needs.
+def run_call(call: Call[T], limiter: Limiter, settings: Settings, base_url: str = "") -> Generator[Step, Any, T]:
+    """Drive one API call to its parsed result, yielding the acquires, sleeps and sends it needs.
+
+    The driver answers an :class:`Acquire` with the limiter's wait (a float), a :class:`Send` with
+    its :class:`Outcome`, a :class:`Sleep` with ``None``.
 
     :param base_url: the API root, named in connection and timeout errors (without userinfo).
     """
     base_url = url_without_userinfo(base_url)
     attempt = 0
     while True:
-        while (wait := limiter.acquire()) > 0:
+        wait: float
+        while (wait := (yield Acquire(limiter))) > 0:
             if wait > settings.max_retry_wait:
                 raise _paused(call, wait, settings)
             yield Sleep(wait)
-        outcome = yield Send(call)
+        answered = False
+        try:
+            outcome: Outcome = yield Send(call)
+            if isinstance(outcome, Response):
+                _observe_rate_headers(limiter, outcome.headers)
+                answered = _int_header(outcome.headers, "x-ratelimit-remaining") is not None
+        finally:  # also when the driver abandons the call mid-exchange (cancelled, a body it could not encode)
+            limiter.release(answered=answered)
         retry_in: float | None
         error: WaslahError
         if isinstance(outcome, TransportFailure):
@@ -330,7 +352,6 @@ def run_call(
             error = _transport_error(call, outcome, base_url)
             retry_in = _backoff(settings, attempt)
         else:
-            _observe_rate_headers(limiter, outcome.headers)
             if outcome.status_code >= 400:
                 error, retry_in = _error_and_wait(call, outcome, limiter, settings, attempt)
             else:

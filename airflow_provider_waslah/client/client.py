@@ -13,6 +13,7 @@ they differ only in how they wait and send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -21,11 +22,18 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 from pydantic import SecretStr
 
 from airflow_provider_waslah.client import calls
-from airflow_provider_waslah.client._engine import Outcome, Send, Settings, Sleep, run_call
+from airflow_provider_waslah.client._engine import Acquire, Outcome, Settings, Sleep, Step, run_call
 from airflow_provider_waslah.client._http import AsyncHTTP, AsyncTransport, SyncHTTP, SyncTransport
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
-from airflow_provider_waslah.client.ratelimit import DEFAULT_WINDOW_SECONDS, PLAN_LIMITS, limit_for, shared_limiter
+from airflow_provider_waslah.client.ratelimit import (
+    DEFAULT_WINDOW_SECONDS,
+    PLAN_LIMITS,
+    Limiter,
+    limit_for,
+    shared_limiter,
+)
+from airflow_provider_waslah.client.shared_budget import check_storage_url, shared_budget
 from airflow_provider_waslah.client.validation import check_api_key, check_media_url, check_positive_seconds, shown
 
 DEFAULT_BASE_URL = "https://waslah.id/api/v1"
@@ -125,6 +133,9 @@ class _ClientBase:
     :param rate_limit_per_minute: an explicit budget, overriding ``plan``.
     :param rate_limit_window_seconds: the rate-limit window (60 s; shorter against the emulator).
     :param max_retry_wait: the longest ``Retry-After`` the client will sleep through.
+    :param rate_limit_storage: a ``redis://`` or ``rediss://`` URL: the key's rate budget is then
+        shared through Redis by every process and host using it (needs the ``redis`` extra; see
+        :mod:`.shared_budget`). ``None`` (the default): a budget per process.
     """
 
     def __init__(
@@ -138,6 +149,7 @@ class _ClientBase:
         rate_limit_per_minute: int | None = None,
         rate_limit_window_seconds: float = DEFAULT_WINDOW_SECONDS,
         max_retry_wait: float = 120.0,
+        rate_limit_storage: str | None = None,
     ) -> None:
         if api_key is None or (isinstance(api_key, str) and not api_key):
             raise WaslahInvalidInputError("api_key", "is required (the connection's Password field)")
@@ -153,12 +165,14 @@ class _ClientBase:
             None if rate_limit_per_minute is None else _whole(rate_limit_per_minute, "rate_limit_per_minute", 1)
         )
         window = _seconds(rate_limit_window_seconds, "rate_limit_window_seconds")
-        self.limiter = shared_limiter(self.base_url, key, limit_for(_plan(plan), per_minute), window)
+        storage = None if rate_limit_storage is None else check_storage_url(rate_limit_storage, "rate_limit_storage")
+        local = shared_limiter(self.base_url, key, limit_for(_plan(plan), per_minute), window)
+        self.limiter: Limiter = local if storage is None else shared_budget(storage, local, self.base_url, key)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key='***')"
 
-    def _steps(self, call: Call[T]) -> Generator[Sleep | Send, Outcome, T]:
+    def _steps(self, call: Call[T]) -> Generator[Step, Any, T]:
         for field, url in call.media_urls:
             check_media_url(url, field, trusted_origin=self.base_url)
         return run_call(call, self.limiter, self.settings, self.base_url)
@@ -177,17 +191,20 @@ class WaslahClient(_ClientBase, Endpoints):
     def call(self, call: Call[T]) -> T:
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
-        reply: Outcome | None = None
-        while True:
-            try:
-                step = steps.send(reply)  # type: ignore[arg-type]
-            except StopIteration as done:
-                return done.value
-            if isinstance(step, Sleep):
-                time.sleep(step.seconds)
-                reply = None
-            else:
-                reply = self._http.send(step.call)
+        reply: Outcome | float | None = None
+        with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
+            while True:
+                try:
+                    step = steps.send(reply)
+                except StopIteration as done:
+                    return done.value
+                if isinstance(step, Acquire):
+                    reply = step.limiter.acquire()
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                    reply = None
+                else:
+                    reply = self._http.send(step.call)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -210,17 +227,20 @@ class AsyncWaslahClient(_ClientBase, Endpoints):
     async def call(self, call: Call[T]) -> T:
         """Run one prepared :class:`Call` (pacing, retries, errors) and return its parsed result."""
         steps = self._steps(call)
-        reply: Outcome | None = None
-        while True:
-            try:
-                step = steps.send(reply)  # type: ignore[arg-type]
-            except StopIteration as done:
-                return done.value
-            if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
-                reply = None
-            else:
-                reply = await self._http.send(step.call)
+        reply: Outcome | float | None = None
+        with contextlib.closing(steps):  # a call abandoned mid-exchange still gives its slot back
+            while True:
+                try:
+                    step = steps.send(reply)
+                except StopIteration as done:
+                    return done.value
+                if isinstance(step, Acquire):
+                    reply = await step.limiter.acquire_async()
+                elif isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                    reply = None
+                else:
+                    reply = await self._http.send(step.call)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

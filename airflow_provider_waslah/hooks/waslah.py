@@ -10,7 +10,8 @@ Connection (type ``waslah``):
 - Password: the API key (``wsl_…``).
 - Extras: ``timeout`` (s), ``max_retries``, ``plan`` (free|basic|pro|enterprise) or
   ``rate_limit_per_minute``, ``rate_limit_window_seconds`` (60 on Waslah; shorter against the
-  emulator), ``webhook_secret``.
+  emulator), ``webhook_secret``, ``rate_limit_storage`` (a ``redis://`` URL: one rate budget for
+  the key across every process and host; see :mod:`airflow_provider_waslah.client.shared_budget`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from airflow_provider_waslah.client import calls
 from airflow_provider_waslah.client.client import AsyncWaslahClient, Endpoints, WaslahClient
 from airflow_provider_waslah.client.errors import WaslahError, WaslahInvalidInputError
 from airflow_provider_waslah.client.ratelimit import PLAN_LIMITS
+from airflow_provider_waslah.client.shared_budget import check_storage_url, secrets_of
 from airflow_provider_waslah.client.validation import check_api_key
 from airflow_provider_waslah.hooks.explain import base_url_of, explain, instances_note, needs_instance_list
 
@@ -106,6 +108,19 @@ def _base_url(conn: Connection) -> str | None:
     return f"{scheme}://{host}{port}/{path}"
 
 
+def _storage(conn: Connection, extras: dict[str, Any]) -> str | None:
+    """The ``rate_limit_storage`` extra, checked; its password is registered with Airflow's log masker."""
+    value = extras.get("rate_limit_storage")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    url = check_storage_url(value, f"connection {conn.conn_id!r} extra.rate_limit_storage")
+    from airflow_provider_waslah._compat import mask_secret
+
+    for secret in secrets_of(url):
+        mask_secret(secret)
+    return url
+
+
 def client_options(conn: Connection) -> dict[str, Any]:
     """The client's keyword arguments from a ``waslah`` connection; checks each field it reads."""
     extras = conn.extra_dejson
@@ -125,6 +140,7 @@ def client_options(conn: Connection) -> dict[str, Any]:
         "max_retries": _number(conn, extras, "max_retries", int),
         "rate_limit_per_minute": _number(conn, extras, "rate_limit_per_minute", int, minimum=1),
         "rate_limit_window_seconds": _number(conn, extras, "rate_limit_window_seconds", float, minimum=0.1),
+        "rate_limit_storage": _storage(conn, extras),
     }
     return {key: value for key, value in options.items() if value is not None}
 
@@ -192,7 +208,11 @@ class WaslahHook(_WaslahHookBase, Endpoints):
         """The connection's API key and webhook secret (as stored and stripped), to keep out of messages."""
         try:
             conn = self.get_connection(self.waslah_conn_id)
-            values = [conn.password, conn.extra_dejson.get("webhook_secret")]
+            extras = conn.extra_dejson
+            values = [conn.password, extras.get("webhook_secret")]
+            storage = extras.get("rate_limit_storage")
+            if isinstance(storage, str):
+                values.extend(secrets_of(storage))
         except Exception:
             return []
         found = [value for value in values if isinstance(value, str)]
@@ -248,7 +268,9 @@ class _SharedAsyncClients:
     @staticmethod
     def _identity(options: dict[str, Any]) -> tuple[Any, ...]:
         items = dict(options)
-        items["api_key"] = hashlib.sha256(str(items["api_key"]).encode()).hexdigest()
+        for secret in ("api_key", "rate_limit_storage"):
+            if secret in items:
+                items[secret] = hashlib.sha256(str(items[secret]).encode()).hexdigest()
         return tuple(sorted(items.items()))
 
     def lease(self, loop: asyncio.AbstractEventLoop, options: dict[str, Any]) -> AsyncWaslahClient:

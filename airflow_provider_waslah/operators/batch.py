@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.triggers.base import BaseTrigger
 
-    from airflow_provider_waslah.client.ratelimit import RateLimiter
+    from airflow_provider_waslah.client.ratelimit import Limiter
 
 #: The checkpoint's namespace in the task state store (and its Variables' prefix).
 CHECKPOINT_NAMESPACE = "waslah_batch"
@@ -42,7 +42,7 @@ class _Constant:
         return self.value
 
 
-def auto_concurrency(limiter: RateLimiter) -> int:
+def auto_concurrency(limiter: Limiter) -> int:
     """Requests in flight needed to spend the key's budget at up to 1 s a request: 4 to 64."""
     return max(4, min(64, math.ceil(limiter.limit / limiter.window_seconds)))
 

@@ -1,7 +1,6 @@
 """The short-window limiter case: a batch that reaches the server more than a window after its
-slots were taken draws 429s (issue 15). Reproduced here; the fix (tracking requests in flight in
-``client/ratelimit.py``) belongs to the limiter's owner, so this test is an expected failure
-(strict: it turns red the day the limiter is fixed, to be flipped to a plain test then).
+slots were taken must draw no 429 (issue 15). It drew five before the limiter counted requests in
+flight (``RateLimiter.release``): this test failed then.
 
 Timeline (limit 5 per 1 s window, the limiter's margin 0.2 s): batch A takes all 5 slots at t0
 but its requests are held 1.6 s on the way (a slow proxy, a stalled connect). At t0 + 1.3 s the
@@ -54,7 +53,6 @@ def waslah_process() -> Iterator[EmulatorHandle]:
         yield handle
 
 
-@pytest.mark.xfail(strict=True, reason="the limiter does not count requests still in flight (issue 15)")
 @pytest.mark.timeout(60)
 def test_a_batch_held_past_its_window_draws_no_429(waslah_process: EmulatorHandle) -> None:
     key = waslah_process.new_key(time_scale=1.0, rate_window_seconds=WINDOW, plan_limits={"pro": LIMIT})

@@ -27,22 +27,31 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def take(limiter: RateLimiter, times: int = 1) -> list[float]:
+    """``acquire()`` ``times`` times; every slot granted comes back at once with the server's rate headers."""
+    waits = [limiter.acquire() for _ in range(times)]
+    for wait in waits:
+        if wait == 0:
+            limiter.release(answered=True)
+    return waits
+
+
 def test_the_budget_is_spent_then_the_next_window_waits(clock: FakeClock) -> None:
     limiter = RateLimiter(3, window_seconds=10, clock=clock)
-    assert [limiter.acquire() for _ in range(3)] == [0, 0, 0]
+    assert take(limiter, 3) == [0, 0, 0]
     assert limiter.margin == 0.2
     assert limiter.acquire() == pytest.approx(10.2)  # window end + margin; no slot taken
     assert limiter.acquire() == pytest.approx(10.2)
     clock.now += 10.2
-    assert [limiter.acquire() for _ in range(3)] == [0, 0, 0]
+    assert take(limiter, 3) == [0, 0, 0]
     assert limiter.acquire() == pytest.approx(10.2)
 
 
 def test_a_new_window_starts_once_the_old_one_is_over(clock: FakeClock) -> None:
     limiter = RateLimiter(2, window_seconds=10, clock=clock)
-    limiter.acquire(), limiter.acquire()
+    take(limiter, 2)
     clock.now += 10.3
-    assert [limiter.acquire(), limiter.acquire()] == [0, 0]
+    assert take(limiter, 2) == [0, 0]
     assert limiter.acquire() > 0
 
 
@@ -54,7 +63,7 @@ def test_the_margin_grows_with_the_window() -> None:
 def test_a_window_whose_start_a_response_confirmed_needs_little_margin(clock: FakeClock) -> None:
     """The answer to the window's first request arrived 0.3 s after it left: the server counted it before that."""
     limiter = RateLimiter(2, window_seconds=10, clock=clock)
-    assert [limiter.acquire(), limiter.acquire()] == [0, 0]
+    assert take(limiter, 2) == [0, 0]
     clock.now += 0.3
     limiter.observe(limit=2, remaining=1)
     assert limiter.margin == ratelimit.CONFIRMED_MARGIN
@@ -84,11 +93,11 @@ def test_limit_header_resizes_the_budget(clock: FakeClock) -> None:
 
 def test_penalize_stops_everyone_then_starts_a_fresh_window(clock: FakeClock) -> None:
     limiter = RateLimiter(5, window_seconds=10, clock=clock)
-    limiter.acquire()
+    take(limiter)
     limiter.penalize(7)
-    assert [limiter.acquire() for _ in range(5)] == pytest.approx([7] * 5)  # nobody gets a slot
+    assert take(limiter, 5) == pytest.approx([7] * 5)  # nobody gets a slot
     clock.now += 7
-    assert [limiter.acquire() for _ in range(5)] == [0] * 5
+    assert take(limiter, 5) == [0] * 5
     assert limiter.acquire() == pytest.approx(10.2)
 
 
@@ -100,18 +109,54 @@ def test_reset_header_moves_the_window_end(clock: FakeClock, monkeypatch: pytest
     assert limiter.acquire() == pytest.approx(4 + 1.0, abs=0.01)  # Reset + 1 s of clock slack
 
 
+def test_a_new_window_waits_for_the_old_windows_requests_still_on_their_way(clock: FakeClock) -> None:
+    """A request held past its window's end may open the server's next window: no slot until it is back."""
+    limiter = RateLimiter(2, window_seconds=10, clock=clock)
+    assert [limiter.acquire(), limiter.acquire()] == [0, 0]  # both still out
+    limiter.release(answered=True)
+    clock.now += 10.2
+    assert limiter.acquire() == ratelimit.IN_FLIGHT_POLL
+    assert limiter.headroom() == (0, ratelimit.IN_FLIGHT_POLL)
+    clock.now += 1.4
+    limiter.observe(limit=2, remaining=1)  # it came back: it opened the server's window just now
+    limiter.release(answered=True)
+    # The window now starts at that answer; the old window's two requests stay counted in it (the
+    # other one may have landed there too), so the next slot is at its end.
+    assert take(limiter) == [pytest.approx(10 + ratelimit.CONFIRMED_MARGIN)]
+
+
+def test_a_late_request_with_no_answer_is_taken_to_open_the_next_window(clock: FakeClock) -> None:
+    limiter = RateLimiter(2, window_seconds=10, clock=clock)
+    assert [limiter.acquire(), limiter.acquire(), limiter.acquire()] == [0, 0, pytest.approx(10.2)]
+    clock.now += 12
+    limiter.release(answered=False)  # timed out: the server may have counted it at any moment until now
+    limiter.release(answered=False)  # taken in the old window, perhaps counted in the same new one
+    assert take(limiter, 1) == [pytest.approx(10.2)]  # both slots of the window that opened 0 s ago are gone
+    clock.now += 10.2
+    assert take(limiter, 2) == [0, 0]
+
+
+def test_a_slot_never_given_back_stops_the_key_only_for_a_while(clock: FakeClock) -> None:
+    limiter = RateLimiter(1, window_seconds=10, clock=clock)
+    assert limiter.acquire() == 0  # never released (a bug elsewhere)
+    clock.now += 10.2 + ratelimit.IN_FLIGHT_GIVE_UP
+    assert limiter.acquire() == ratelimit.IN_FLIGHT_POLL
+    clock.now += 1
+    assert limiter.acquire() == 0
+
+
 def test_threads_draw_exactly_the_budget_from_one_window(clock: FakeClock) -> None:
     limiter = RateLimiter(10, window_seconds=10, clock=clock)
     waits: list[float] = []
     lock = threading.Lock()
 
-    def take() -> None:
+    def draw() -> None:
         for _ in range(25):
-            wait = limiter.acquire()
+            (wait,) = take(limiter)
             with lock:
                 waits.append(round(wait, 6))
 
-    threads = [threading.Thread(target=take) for _ in range(4)]
+    threads = [threading.Thread(target=draw) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
