@@ -1,4 +1,4 @@
-"""A CeleryExecutor deployment for tests: PostgreSQL, Redis, Airflow's four services and Celery workers.
+"""A CeleryExecutor deployment for tests: Airflow's four services and Celery workers on PostgreSQL and Redis.
 
 :class:`CeleryStack` is :class:`~tests.stack.airflow_stack.AirflowStack` (api-server, scheduler,
 dag-processor, triggerer) with PostgreSQL as the metadata DB, Redis as the Celery broker and
@@ -12,12 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.cluster.services import PostgresServer, RedisServer
+from tests.cluster.services import PostgresServer
 from tests.stack.airflow_stack import AirflowStack
 
 REPO = Path(__file__).resolve().parents[2]
-#: The Redis database the Celery broker uses; tests may use others.
-BROKER_DB = 0
 
 
 class CeleryStack(AirflowStack):
@@ -25,7 +23,7 @@ class CeleryStack(AirflowStack):
 
     :param home: an empty directory to become ``AIRFLOW_HOME``.
     :param postgres: the metadata DB's server.
-    :param redis: the broker's server (database :data:`BROKER_DB`).
+    :param broker_url: the Celery broker (``redis://...``).
     :param env: extra environment (connections as ``AIRFLOW_CONN_*``, config overrides).
     :param workers: ``airflow celery worker`` processes.
     :param concurrency: task slots per worker.
@@ -35,7 +33,7 @@ class CeleryStack(AirflowStack):
         self,
         home: Path,
         postgres: PostgresServer,
-        redis: RedisServer,
+        broker_url: str,
         env: dict[str, str] | None = None,
         *,
         workers: int = 3,
@@ -54,7 +52,7 @@ class CeleryStack(AirflowStack):
                 # Fifteen processes share the server: keep each one's pool small.
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
-                "AIRFLOW__CELERY__BROKER_URL": redis.url(BROKER_DB),
+                "AIRFLOW__CELERY__BROKER_URL": broker_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
                 # One task at a time per free slot: queued tasks spread over the workers.
                 "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
@@ -94,4 +92,3 @@ class CeleryStack(AirflowStack):
             return all(path.exists() and " ready." in path.read_text(errors="replace") for path in logs)
 
         wait_until(ready, timeout, 0.5, "Celery workers ready")
-

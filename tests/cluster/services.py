@@ -1,10 +1,10 @@
-"""PostgreSQL and Redis for the cluster tests: each on a free port with private, throwaway data.
+"""PostgreSQL for the cluster tests: a free port, private throwaway data (Redis: ``tests/redis_server.py``).
 
-``scripts/cluster_services.sh`` installs both from Debian packages. Debian keeps PostgreSQL's
+``scripts/cluster_services.sh`` installs it from Debian packages. Debian keeps PostgreSQL's
 programs in ``/usr/lib/postgresql/<version>/bin``, off ``PATH``: :func:`postgres_program` looks
 there too. PostgreSQL refuses to run as root, so as root its programs run as the ``postgres``
 user (``runuser``) on a data directory under the system temp dir, which that user can reach.
-Each server runs in its own process group and is killed with it; the data goes with it.
+The server runs in its own process group and is killed with it; the data goes with it.
 """
 
 from __future__ import annotations
@@ -13,15 +13,13 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from airflow_provider_waslah.emulator import free_port, wait_until
 
-INSTALL_HINT = "run scripts/cluster_services.sh (as root) to install PostgreSQL and Redis"
+INSTALL_HINT = "run scripts/cluster_services.sh (as root) to install PostgreSQL"
 
 
 def postgres_program(name: str) -> str:
@@ -36,18 +34,6 @@ def postgres_program(name: str) -> str:
     if not versions:
         raise RuntimeError(f"PostgreSQL's {name} was not found on PATH nor in /usr/lib/postgresql: {INSTALL_HINT}")
     return str(versions[-1])
-
-
-def _stop(process: subprocess.Popen[bytes], first: signal.Signals) -> None:
-    """Signal the process group, then kill what is left after a grace period."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, first)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 class PostgresServer:
@@ -80,11 +66,9 @@ class PostgresServer:
         """Create the cluster, start the server, create the database."""
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
+        initdb = [postgres_program("initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8"]
         init = subprocess.run(
-            self._as_owner(
-                [postgres_program("initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8"]
-                + ["--no-sync", "--no-instructions"]
-            ),
+            self._as_owner([*initdb, "--no-sync", "--no-instructions"]),
             capture_output=True,
             text=True,
             timeout=120,
@@ -138,7 +122,14 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop at once (SIGQUIT: the data is thrown away) and remove the data directory."""
         if self.process is not None:
-            _stop(self.process, signal.SIGQUIT)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
             self.process = None
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -151,64 +142,3 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-class RedisServer:
-    """A Redis server on 127.0.0.1 without persistence (no RDB snapshots, no AOF)."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="waslah-redis-"))
-        self.log = self.root / "server.log"
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def url(self, db: int = 0) -> str:
-        """``redis://127.0.0.1:<port>/<db>``."""
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> RedisServer:
-        """Start the server and wait until it answers ``PING``."""
-        program = shutil.which("redis-server")
-        if program is None:
-            raise RuntimeError(f"redis-server was not found on PATH: {INSTALL_HINT}")
-        command = [program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        command += ["--dir", str(self.root), "--logfile", str(self.log)]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        wait_until(self._ready, 30, 0.1, "Redis answering PING")
-        return self
-
-    def _ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {self.process.returncode}:\n{self.log_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-        return False
-
-    def log_text(self) -> str:
-        """The server's log."""
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        """Stop the server and remove its directory."""
-        if self.process is not None:
-            _stop(self.process, signal.SIGTERM)
-            self.process = None
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> RedisServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def elapsed(since: float) -> str:
-    """Seconds since ``since`` (``time.monotonic()``), for progress lines."""
-    return f"{time.monotonic() - since:.0f} s"

@@ -16,8 +16,8 @@ import contextlib
 import glob
 import json
 import os
-import signal
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -243,9 +243,7 @@ class AirflowStack:
                 raise RuntimeError(f"airflow dags trigger {dag_id} failed:\n{output.decode(errors='replace')}")
         return runs
 
-    def task_state(
-        self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
-    ) -> tuple[str | None, int | None]:
+    def task_state(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> tuple[str | None, int | None]:
         """The task instance's (state, try_number), ``(None, None)`` before it exists."""
         rows = self.query(
             "SELECT state, try_number FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?",
