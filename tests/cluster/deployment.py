@@ -102,6 +102,15 @@ class Deployment:
         )
         return [TaskInstance(*row) for row in rows]
 
+    def hosts(self, dag_id: str, run_id: str, task_id: str) -> set[str]:
+        """The hosts (Celery workers) that ran any try of the task in the run."""
+        rows = self.stack.query(
+            "SELECT hostname FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=? "
+            "UNION SELECT hostname FROM task_instance_history WHERE dag_id=? AND run_id=? AND task_id=?",
+            *(dag_id, run_id, task_id) * 2,
+        )
+        return {row[0] for row in rows if row[0]}
+
     def task_state_store(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
         """A value of Airflow 3.3's task state store (``None`` if absent, or before 3.3)."""
         rows = self.stack.query(
@@ -115,8 +124,8 @@ class Deployment:
         return json.loads(rows[0][0]) if rows else None
 
     def dump_logs(self) -> None:
-        """Print the processes' and tasks' logs (for a failing test)."""
-        self.stack.dump_logs(tail=60)
+        """Print the processes' logs and the latest task logs (for a failing test)."""
+        self.stack.dump_logs(tail=60, task_logs=30)
 
 
 def redis_url(server: RedisServer, db: int) -> str:

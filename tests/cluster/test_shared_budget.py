@@ -105,7 +105,7 @@ def run_budget(cluster: Deployment, conn_id: str, prefix: str, label: str) -> tu
         wall_seconds=run.wall_seconds,
         span_seconds=max(starts) - min(starts),
         tries=sum(instance.try_number for instance in instances),
-        hosts=tuple(sorted({instance.hostname or "?" for instance in instances})),
+        hosts=tuple(sorted(cluster.hosts(dag_id, run.run_id, "send"))),
     )
     counts = {number: len(messages) for number, messages in ledger.items() if number.startswith(prefix)}
     return figures, counts

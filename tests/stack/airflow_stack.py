@@ -155,11 +155,15 @@ class AirflowStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def dump_logs(self, tail: int = 80) -> None:
-        """Print the last lines of every process log and task log (for a failing test's output)."""
-        paths = sorted(self.process_logs.glob("*.log")) + sorted(
-            Path(p) for p in glob.glob(f"{self.home}/logs/**/*.log", recursive=True)
-        )
+    def dump_logs(self, tail: int = 80, task_logs: int | None = None) -> None:
+        """Print the last lines of every process log and task log (for a failing test's output).
+
+        :param task_logs: only this many task logs, the last written.
+        """
+        tasks = [Path(p) for p in glob.glob(f"{self.home}/logs/**/*.log", recursive=True)]
+        if task_logs is not None:
+            tasks = sorted(tasks, key=lambda path: path.stat().st_mtime)[-task_logs:]
+        paths = sorted(self.process_logs.glob("*.log")) + sorted(tasks)
         for path in paths:
             lines = path.read_text(errors="replace").splitlines()
             print(f"\n===== {path.relative_to(self.home)} (last {min(tail, len(lines))} of {len(lines)} lines) =====")
