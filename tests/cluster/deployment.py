@@ -14,7 +14,6 @@ three API keys, each behind an Airflow connection the workers read from their en
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -110,18 +109,6 @@ class Deployment:
             *(dag_id, run_id, task_id) * 2,
         )
         return {row[0] for row in rows if row[0]}
-
-    def task_state_store(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
-        """A value of Airflow 3.3's task state store (``None`` if absent, or before 3.3)."""
-        rows = self.stack.query(
-            "SELECT value FROM task_state_store WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=? AND key=?",
-            dag_id,
-            run_id,
-            task_id,
-            map_index,
-            key,
-        )
-        return json.loads(rows[0][0]) if rows else None
 
     def dump_logs(self) -> None:
         """Print the processes' logs and the latest task logs (for a failing test)."""
