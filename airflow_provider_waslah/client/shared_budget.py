@@ -58,6 +58,8 @@ RETRY_STORAGE_EVERY = 30.0
 STORAGE_TIMEOUT = 0.5
 #: The shortest wait returned when the window is full (never a busy loop on a clock edge).
 MIN_WAIT = 0.01
+#: The wait when a slot freed between a refused hit and the window's stats: ask again soon, without spinning.
+RECHECK = 0.05
 INSTALL_HINT = "pip install 'airflow-provider-waslah[redis]'"
 _MAX_URL = 2048
 
@@ -207,8 +209,8 @@ class SharedBudget:
         """The wait after Redis answered: 0 for a slot taken (``refused`` is ``None``), else until one frees.
 
         ``reset_time`` is when the oldest slot in the window leaves it. A slot may have freed
-        between the refused hit and the stats (``remaining`` > 0): then ask again at once, not at
-        ``reset_time``, which is a whole window away.
+        between the refused hit and the stats (``remaining`` > 0): then ask again soon
+        (:data:`RECHECK`), not at ``reset_time``, which may be a whole window away.
         """
         with self._lock:
             if self._down_since is not None:
@@ -220,9 +222,10 @@ class SharedBudget:
             self._down_since, self._probing = None, False
         if refused is None:
             return 0.0
+        until_reset = refused.reset_time - time.time()
         if refused.remaining > 0:
-            return MIN_WAIT
-        return max(MIN_WAIT, refused.reset_time - time.time())
+            return max(MIN_WAIT, min(RECHECK, until_reset))
+        return max(MIN_WAIT, until_reset)
 
     def _failed(self, error: BaseException) -> float:
         """The storage failed: warn once, pace with the local limiter, try Redis again later."""
@@ -243,6 +246,10 @@ class SharedBudget:
             self._probing = False
             return self._grant_locally()
 
+    def _abandoned(self) -> None:
+        with self._lock:
+            self._probing = False
+
     def acquire(self) -> float:
         """Take a slot and return 0, or return how long to wait before asking again (blocking I/O)."""
         wait = self._before()
@@ -254,6 +261,9 @@ class SharedBudget:
             stats = None if took else self._window.get_window_stats(item, self._identity)
         except Exception as error:
             return self._failed(error)
+        except BaseException:  # cancelled (the task was killed) or interrupted: the next caller may try Redis
+            self._abandoned()
+            raise
         return self._answered(stats)
 
     async def acquire_async(self) -> float:
@@ -268,6 +278,9 @@ class SharedBudget:
             stats = None if took else await window.get_window_stats(item, self._identity)
         except Exception as error:
             return self._failed(error)
+        except BaseException:  # cancelled (the task was killed) or interrupted: the next caller may try Redis
+            self._abandoned()
+            raise
         return self._answered(stats)
 
     def _async_window(self) -> AsyncMovingWindow:

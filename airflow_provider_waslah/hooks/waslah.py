@@ -109,16 +109,32 @@ def _base_url(conn: Connection) -> str | None:
 
 
 def _storage(conn: Connection, extras: dict[str, Any]) -> str | None:
-    """The ``rate_limit_storage`` extra, checked; its password is registered with Airflow's log masker."""
+    """The ``rate_limit_storage`` extra, checked (the hooks register its password with the log masker)."""
     value = extras.get("rate_limit_storage")
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    url = check_storage_url(value, f"connection {conn.conn_id!r} extra.rate_limit_storage")
+    return check_storage_url(value, f"connection {conn.conn_id!r} extra.rate_limit_storage")
+
+
+def _mask_storage(options: dict[str, Any]) -> None:
+    """Register the storage URL's password with Airflow's log masker (Airflow masks no extra of this name)."""
     from airflow_provider_waslah._compat import mask_secret
 
-    for secret in secrets_of(url):
+    for secret in secrets_of(options.get("rate_limit_storage") or ""):
         mask_secret(secret)
-    return url
+
+
+async def _amask_storage(options: dict[str, Any]) -> None:
+    """:func:`_mask_storage` in an event loop: the sync call would message the triggerer's supervisor
+    from inside its loop, which can deadlock. Airflow 3.1 has no async form; the provider logs no
+    password anyway, so there it is skipped."""
+    import airflow.sdk.log
+
+    amask_secret = getattr(airflow.sdk.log, "amask_secret", None)
+    if amask_secret is None:
+        return
+    for secret in secrets_of(options.get("rate_limit_storage") or ""):
+        await amask_secret(secret)
 
 
 def client_options(conn: Connection) -> dict[str, Any]:
@@ -176,7 +192,9 @@ class WaslahHook(_WaslahHookBase, Endpoints):
     @cached_property
     def client(self) -> WaslahClient:
         """The client for this connection, built once per hook."""
-        return WaslahClient(**client_options(self.get_connection(self.waslah_conn_id)))
+        options = client_options(self.get_connection(self.waslah_conn_id))
+        _mask_storage(options)
+        return WaslahClient(**options)
 
     def get_conn(self) -> WaslahClient:
         """Return the Waslah client (Airflow's conventional accessor)."""
@@ -205,7 +223,7 @@ class WaslahHook(_WaslahHookBase, Endpoints):
         return str(value) if value else None
 
     def _secrets(self) -> list[str]:
-        """The connection's API key and webhook secret (as stored and stripped), to keep out of messages."""
+        """The API key, webhook secret and storage password (as stored and stripped), to keep out of messages."""
         try:
             conn = self.get_connection(self.waslah_conn_id)
             extras = conn.extra_dejson
@@ -371,7 +389,9 @@ class WaslahAsyncHook(_WaslahHookBase, Endpoints):
     async def _read_options(self) -> dict[str, Any]:
         from airflow.providers.common.compat.connection import get_async_connection
 
-        return client_options(await get_async_connection(self.waslah_conn_id, hook=self))
+        options = client_options(await get_async_connection(self.waslah_conn_id, hook=self))
+        await _amask_storage(options)
+        return options
 
     async def call(self, call: Call[T]) -> T:
         """Run a prepared call through this connection's async client; errors say which connection field to fix."""

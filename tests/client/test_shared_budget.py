@@ -368,3 +368,24 @@ def test_the_ledger_of_a_fallback_run_is_exactly_once(waslah_emulator_conn: Emul
             client.send_text(instance_key="demo", to=f"08129999{n:04d}", text="Halo")
     counts = Counter(len(items) for items in waslah_emulator_conn.ledger().values())
     assert counts == Counter({1: 3})
+
+
+async def test_a_cancelled_retry_of_the_storage_does_not_stop_later_retries(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trigger cancelled while it was the one trying Redis again: the next caller tries it instead."""
+    monkeypatch.setattr(shared_budget, "RETRY_STORAGE_EVERY", 0.0)
+    with redis_server() as server, caplog.at_level(logging.INFO, logger=LOGGER):
+        budget = SharedBudget(server.url, RateLimiter(100, 60.0), "digest-cancelled-probe")
+        os.kill(server.pid, signal.SIGSTOP)
+        assert await budget.acquire_async() == 0.0  # timed out: granted by the local limiter
+        probe = asyncio.create_task(budget.acquire_async())  # tries Redis again, which is still stopped
+        await asyncio.sleep(0.1)
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        os.kill(server.pid, signal.SIGCONT)
+        assert await budget.acquire_async() == 0.0
+    messages = [r.getMessage() for r in caplog.records if "Shared rate budget" in r.getMessage()]
+    assert ["unreachable" in m for m in messages] == [True, False]
+    assert "answers again" in messages[1]

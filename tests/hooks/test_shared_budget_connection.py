@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
+import airflow.sdk.log
 import pytest
 from airflow.sdk import Connection
 
@@ -107,3 +109,28 @@ def test_test_connection_and_logs_never_show_the_storage_password(
     texts = [message, *(record.getMessage() for record in caplog.records)]
     assert not [text for text in texts if PASSWORD in text]
     assert any("unreachable" in text for text in texts)
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_the_hooks_register_the_storage_password_with_airflows_masker(
+    waslah_emulator_conn: Any, monkeypatch: pytest.MonkeyPatch, flavour: str
+) -> None:
+    from airflow.providers.common.compat.sdk import redact
+
+    password = f"masked-{flavour}-9c1e77a2b3"
+    use_storage(waslah_emulator_conn, monkeypatch, f"redis://:{password}@127.0.0.1:6379/0")
+    if flavour == "sync":
+        WaslahHook().get_conn()
+    else:
+
+        async def lease() -> None:
+            hook = WaslahAsyncHook()
+            await hook.get_async_conn()
+            await hook.aclose()
+
+        asyncio.run(lease())
+    redacted = redact(f"redis://:{password}@127.0.0.1:6379/0")
+    if flavour == "async" and not hasattr(airflow.sdk.log, "amask_secret"):
+        assert redacted == f"redis://:{password}@127.0.0.1:6379/0"  # Airflow 3.1: no async masker (see the hook)
+    else:
+        assert password not in str(redacted)
