@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from airflow_provider_waslah.emulator import wait_until
 from tests.cluster.services import PostgresServer
 from tests.stack.airflow_stack import AirflowStack
 
@@ -49,7 +50,7 @@ class CeleryStack(AirflowStack):
             {
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.url,
-                # Fifteen processes share the server: keep each one's pool small.
+                # A dozen processes share the server: keep each one's pool small.
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_POOL_SIZE": "3",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "5",
                 "AIRFLOW__CELERY__BROKER_URL": broker_url,
@@ -84,7 +85,6 @@ class CeleryStack(AirflowStack):
 
     def wait_for_workers(self, timeout: float = 120) -> None:
         """Wait until every worker has logged that it is ready for tasks."""
-        from airflow_provider_waslah.emulator import wait_until
 
         def ready() -> bool:
             self.check_alive()
