@@ -8,6 +8,7 @@ as methods, so each endpoint's signature, checks and docstring exist exactly onc
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,7 +49,9 @@ class Call(Generic[T]):
     media_urls: tuple[tuple[str, str], ...] = field(default=())
 
 
+@functools.cache
 def _model(model: type[T]) -> Callable[[Any], T]:
+    """The validator of ``model``, built once per model (building one costs more than a request's parsing)."""
     return TypeAdapter(model).validate_python
 
 

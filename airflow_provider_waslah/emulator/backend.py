@@ -18,6 +18,7 @@ background threads can call it from any thread.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import math
 import mimetypes
 import random
@@ -102,6 +103,10 @@ class WaslahBackend:
         self.messages: dict[int, Message] = {}
         #: Messages with status transitions not yet turned into webhook events.
         self.active_messages: set[int] = set()
+        #: ``(real time, message id)`` of each active message's next transition: the ticker looks
+        #: only at what is due, not at every message in flight (a full scan per send cost more than
+        #: the request itself at a few thousand sends a second).
+        self._transitions_due: list[tuple[float, int]] = []
         self.broadcasts: dict[int, Broadcast] = {}
         self.uploads: dict[str, Upload] = {}
         self.outbox = WebhookOutbox()
@@ -119,6 +124,7 @@ class WaslahBackend:
             for table in (self.users, self.api_keys, self.instances, self.windows, self.messages, self.broadcasts):
                 table.clear()
             self.active_messages.clear()
+            self._transitions_due.clear()
             self.uploads.clear()
             self.outbox.clear()
             self.faults.clear()
@@ -452,7 +458,9 @@ class WaslahBackend:
         )
         self.messages[message.id] = message
         self.active_messages.add(message.id)
-        self.changed.notify_all()
+        heapq.heappush(self._transitions_due, (transitions[0][1], message.id))
+        if self._transitions_due[0][1] == message.id:  # the ticker sleeps until the old first one: wake it
+            self.changed.notify_all()
         return message
 
     def _take_message_id(self) -> int:
@@ -579,7 +587,7 @@ class WaslahBackend:
 
     def _enqueue_event(self, user_id: int, event: str, data: dict[str, Any]) -> None:
         user = self.users.get(user_id)
-        if user is None:
+        if user is None or user_id not in self.outbox.endpoints:
             return
         skip = None if self.has_feature(user, WEBHOOK_FEATURE) else f"plan {plan_label(user.plan)} has no webhooks"
         self.outbox.enqueue(user_id, event, data, self.clock(), skip)
@@ -589,28 +597,28 @@ class WaslahBackend:
         """Fire webhook events for every status transition reached since the last tick."""
         with self.lock:
             now = self.clock()
-            for message_id in sorted(self.active_messages):
+            due: set[int] = set()
+            while self._transitions_due and self._transitions_due[0][0] <= now:
+                due.add(heapq.heappop(self._transitions_due)[1])
+            for message_id in sorted(due):
                 message = self.messages.get(message_id)
-                if message is None:
+                if message is None or message_id not in self.active_messages:
                     self.active_messages.discard(message_id)
                     continue
                 reached = message.reached(now)
-                for status, at in reached[message.notified :]:
+                for status, at in reached[message.notified :] if message.user_id in self.outbox.endpoints else ():
                     event = "message.sent" if status == "sent" else "message.status"
                     self._enqueue_event(message.user_id, event, status_event(message, status, at))
                 message.notified = len(reached)
                 if message.notified >= len(message.transitions):
                     self.active_messages.discard(message_id)
+                else:
+                    heapq.heappush(self._transitions_due, (message.transitions[message.notified][1], message_id))
 
     def next_tick_at(self) -> float | None:
         """The next real time at which some message changes status."""
         with self.lock:
-            times = [
-                message.transitions[message.notified][1]
-                for mid in self.active_messages
-                if (message := self.messages.get(mid)) is not None and message.notified < len(message.transitions)
-            ]
-            return min(times) if times else None
+            return self._transitions_due[0][0] if self._transitions_due else None
 
     def due_deliveries(self) -> list[Delivery]:
         """Deliveries whose next attempt is due now."""

@@ -109,9 +109,9 @@ async def test_hooks_share_and_the_last_closes(monkeypatch: pytest.MonkeyPatch) 
     assert shared_async_clients.count(loop) == 2
     await first.aclose()
     assert shared_async_clients.count(loop) == 2  # second still holds it
-    assert not client._http._client.is_closed
+    assert not client._http.is_closed
     await second.aclose()
-    assert client._http._client.is_closed
+    assert client._http.is_closed
     await other.aclose()
     assert shared_async_clients.count(loop) == 0
 
