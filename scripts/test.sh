@@ -5,6 +5,7 @@
 #   scripts/test.sh                       # newest supported Airflow (3.3.2)
 #   AIRFLOW_VERSION=3.1.8 scripts/test.sh # oldest supported Airflow
 #   scripts/test.sh tests/client -k retry # extra arguments go to pytest
+#   scripts/test.sh -m "not cluster"      # without the CeleryExecutor tests (tests/cluster, ~3 min)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,17 +22,11 @@ fi
 echo "==> installing airflow-provider-waslah[test] with apache-airflow==${AIRFLOW_VERSION}"
 "$VENV/bin/python" -m pip install --quiet -e ".[test]" "apache-airflow==${AIRFLOW_VERSION}"
 
-# --- redis-server: the shared rate budget's tests start their own (tests/redis_server.py) ---------
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing redis-server (Debian package)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    echo "==> redis-server is missing and this is not root: tests/client/test_shared_budget.py will fail" >&2
-  fi
+# PostgreSQL and Redis servers (Debian packages, installed as root when missing; a no-op otherwise) for
+# tests/cluster (CeleryExecutor) and the shared rate budget's tests, which start their own.
+if ! ./scripts/cluster_services.sh --servers-only; then
+  echo "==> without PostgreSQL and Redis, tests/cluster and the shared-budget tests fail (-m 'not cluster' skips the first)" >&2
 fi
-# --- end redis-server -------------------------------------------------------------------------------
 
 # The scheduler and the `airflow` CLI are started through PATH by some tests.
 export PATH="$PWD/$VENV/bin:$PATH"

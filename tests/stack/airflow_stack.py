@@ -4,6 +4,10 @@ LocalExecutor on SQLite in a fresh ``AIRFLOW_HOME``, on free ports, so it can ru
 else (another stack, the session's ``dag.test()`` home). Every process runs in its own process
 group and is killed with it; their output goes to ``<home>/processes/<name>.log``, which
 :meth:`AirflowStack.dump_logs` prints when a test fails.
+
+Other executors and databases come through ``env`` (``AIRFLOW__CORE__EXECUTOR``,
+``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) and a subclass that adds processes
+(:meth:`AirflowStack.commands`), as ``tests/cluster/celery_stack.py`` does for CeleryExecutor.
 """
 
 from __future__ import annotations
@@ -12,17 +16,20 @@ import contextlib
 import glob
 import json
 import os
+import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_waslah.emulator import free_port, wait_until
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 T = TypeVar("T")
 VENV_BIN = Path(sys.executable).parent
@@ -43,6 +50,7 @@ class AirflowStack:
         self.process_logs = home / "processes"
         self.api_port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._engine: Engine | None = None
         base = {
             key: value
             for key, value in os.environ.items()
@@ -87,16 +95,20 @@ class AirflowStack:
             )
         return result
 
+    def commands(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """The long-running processes: name -> (``airflow`` arguments, environment on top of :attr:`env`)."""
+        return {name: ([name], {}) for name in PROCESSES}
+
     def start(self) -> AirflowStack:
-        """Migrate the DB, then start the four processes and wait until the api-server answers."""
+        """Migrate the DB, then start the processes and wait until the api-server answers."""
         self.dags.mkdir(parents=True, exist_ok=True)
         self.process_logs.mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate", timeout=180)
-        for name in PROCESSES:
+        for name, (args, env) in self.commands().items():
             log = (self.process_logs / f"{name}.log").open("wb")
             self.processes[name] = subprocess.Popen(
-                [str(VENV_BIN / "airflow"), name],
-                env=self.env,
+                [str(VENV_BIN / "airflow"), *args],
+                env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: killed with all its children
@@ -129,6 +141,9 @@ class AirflowStack:
                 os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def __enter__(self) -> AirflowStack:
         try:
@@ -140,26 +155,59 @@ class AirflowStack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def dump_logs(self, tail: int = 80) -> None:
-        """Print the last lines of every process log and task log (for a failing test's output)."""
-        paths = sorted(self.process_logs.glob("*.log")) + sorted(
-            Path(p) for p in glob.glob(f"{self.home}/logs/**/*.log", recursive=True)
-        )
+    def dump_logs(self, tail: int = 80, task_logs: int | None = None) -> None:
+        """Print the last lines of every process log and task log (for a failing test's output).
+
+        :param task_logs: only this many task logs, the last written.
+        """
+        tasks = [Path(p) for p in glob.glob(f"{self.home}/logs/**/*.log", recursive=True)]
+        if task_logs is not None:
+            tasks = sorted(tasks, key=lambda path: path.stat().st_mtime)[-task_logs:]
+        paths = sorted(self.process_logs.glob("*.log")) + sorted(tasks)
         for path in paths:
             lines = path.read_text(errors="replace").splitlines()
             print(f"\n===== {path.relative_to(self.home)} (last {min(tail, len(lines))} of {len(lines)} lines) =====")
             print("\n".join(lines[-tail:]))
 
     # ------------------------------------------------------------------ DAGs and state
+    @property
+    def database_url(self) -> str:
+        """The metadata DB's SQLAlchemy URL."""
+        return self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+
+    def _database(self) -> Engine | None:
+        """A SQLAlchemy engine on the metadata DB (Airflow ships SQLAlchemy); ``None`` before SQLite's file exists."""
+        if self._engine is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.pool import NullPool
+
+            url = self.database_url
+            if url.startswith("sqlite:"):
+                if not self.db.exists():
+                    return None
+                # Read-only, patient with a busy writer, a connection per query.
+                self._engine = create_engine(
+                    f"sqlite:///file:{self.db}?mode=ro&uri=true", connect_args={"timeout": 10}, poolclass=NullPool
+                )
+            else:
+                self._engine = create_engine(url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+        return self._engine
+
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Read the metadata DB (SQLite, read-only, tolerant of a busy writer)."""
-        if not self.db.exists():
+        """Read the metadata DB; ``?`` placeholders; ``[]`` while the DB is locked or its tables are missing."""
+        from sqlalchemy import exc, text
+
+        engine = self._database()
+        if engine is None:
             return []
-        with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)) as connection:
-            try:
-                return connection.execute(sql, params).fetchall()
-            except sqlite3.OperationalError:  # locked, or a table not created yet
-                return []
+        names = iter(range(len(params)))
+        statement = text(re.sub(r"\?", lambda _: f":p{next(names)}", sql))
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(statement, {f"p{i}": value for i, value in enumerate(params)})
+                return [tuple(row) for row in rows]
+        except (exc.OperationalError, exc.ProgrammingError):  # locked, or a table not created yet
+            return []
 
     def wait_for_jobs(self, *job_types: str, timeout: float = 90) -> None:
         """Wait until each job type (``SchedulerJob``, ``TriggererJob``, ...) has a running, heartbeating job."""
@@ -199,32 +247,37 @@ class AirflowStack:
                 raise RuntimeError(f"airflow dags trigger {dag_id} failed:\n{output.decode(errors='replace')}")
         return runs
 
-    def task_state(self, dag_id: str, run_id: str, task_id: str) -> tuple[str | None, int | None]:
+    def task_state(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> tuple[str | None, int | None]:
         """The task instance's (state, try_number), ``(None, None)`` before it exists."""
         rows = self.query(
-            "SELECT state, try_number FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=-1",
+            "SELECT state, try_number FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?",
             dag_id,
             run_id,
             task_id,
+            map_index,
         )
         return (rows[0][0], rows[0][1]) if rows else (None, None)
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        """A task's ``return_value`` XCom (stored as JSON in the metadata DB), or ``None``."""
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        """A task's ``return_value`` XCom (JSON in the metadata DB), or ``None``."""
         rows = self.query(
-            "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key='return_value' AND map_index=-1",
+            "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key='return_value' AND map_index=?",
             dag_id,
             run_id,
             task_id,
+            map_index,
         )
         if not rows or rows[0][0] is None:
             return None
-        value = json.loads(rows[0][0])
+        value = rows[0][0]  # text on SQLite; PostgreSQL's JSONB arrives decoded
+        if isinstance(value, (str, bytes)):
+            value = json.loads(value)
         return json.loads(value) if isinstance(value, str) else value
 
-    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
-        """Every attempt's task log file, concatenated."""
-        pattern = f"{self.home}/logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}/**/*.log"
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int | None = None) -> str:
+        """Every attempt's task log file (of one mapped instance when ``map_index`` is given), concatenated."""
+        mapped = "" if map_index is None or map_index < 0 else f"/map_index={map_index}"
+        pattern = f"{self.home}/logs/dag_id={dag_id}/run_id={run_id}/task_id={task_id}{mapped}/**/*.log"
         return "\n".join(Path(p).read_text(errors="replace") for p in sorted(glob.glob(pattern, recursive=True)))
 
 
