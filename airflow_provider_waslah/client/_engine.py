@@ -150,13 +150,16 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     return int(value)
 
 
-def _observe_rate_headers(limiter: Limiter, headers: Mapping[str, str]) -> None:
+def _observe_rate_headers(limiter: Limiter, headers: Mapping[str, str]) -> bool:
+    """Tell the limiter what the answer's ``X-RateLimit-*`` headers say; whether ``Remaining`` was among them."""
     reset = _int_header(headers, "x-ratelimit-reset")
+    remaining = _int_header(headers, "x-ratelimit-remaining")
     limiter.observe(
         limit=_int_header(headers, "x-ratelimit-limit"),
-        remaining=_int_header(headers, "x-ratelimit-remaining"),
+        remaining=remaining,
         reset_epoch=float(reset) if reset is not None else None,
     )
+    return remaining is not None
 
 
 def _decode(content: bytes) -> Any:
@@ -340,8 +343,7 @@ def run_call(call: Call[T], limiter: Limiter, settings: Settings, base_url: str 
         try:
             outcome: Outcome = yield Send(call)
             if isinstance(outcome, Response):
-                _observe_rate_headers(limiter, outcome.headers)
-                answered = _int_header(outcome.headers, "x-ratelimit-remaining") is not None
+                answered = _observe_rate_headers(limiter, outcome.headers)
         finally:  # also when the driver abandons the call mid-exchange (cancelled, a body it could not encode)
             limiter.release(answered=answered)
         retry_in: float | None
