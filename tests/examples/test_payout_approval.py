@@ -56,7 +56,9 @@ def open_question(since: int) -> dict[str, Any]:
     """The example's HITL question created by this test's run (the ``since``-th one), once it exists."""
 
     def found() -> dict[str, Any] | None:
-        rows = [r for r in hitl_rows(DAG_ID) if r["responded_at"] is None]
+        # Parked, as when a person reads the question: an answer while the task still runs is resumed
+        # by Airflow's park transition; under dag.test() one such run hung once (cause not found).
+        rows = [r for r in hitl_rows(DAG_ID) if r["responded_at"] is None and r["state"] == "awaiting_input"]
         return rows[0] if len(hitl_rows(DAG_ID)) > since and rows else None
 
     return wait_until(found, 90, 0.2, "the HITL question")  # type: ignore[return-value]
