@@ -94,7 +94,7 @@ def main() -> None:
 
     rates: dict[str, list[float]] = {name: [] for names in SIDES.values() for name in names}
     print(f"machine: {_machine()}")
-    with emulator_process("--time-scale", "0.01", seed={"plan_limits": {"pro": 10**7}}) as handle:
+    with emulator_process("--time-scale", "100", seed={"plan_limits": {"pro": 10**7}}) as handle:
         _connections(handle.base_url, handle.api_key)
         instance = handle.instance_key
         headers = {"Authorization": f"Bearer {handle.api_key}", "Accept": "application/json"}

@@ -1,13 +1,14 @@
 """The one module that imports httpx: turns a :class:`Call` into an HTTP exchange and back.
 
-Requests are ``httpx.Request`` objects sent through an httpx transport, and failures are httpx's
-exceptions, so tests plug in ``httpx.MockTransport`` or ``httpx.ASGITransport``. By default the
-transport is this module's keep-alive pool (:class:`SyncPool`, :class:`AsyncPool`): HTTP/1.1 with
-h11 (httpx's own HTTP/1.1 parser) over plain sockets or asyncio streams. httpx's default pool
-(httpcore over anyio) cost 0.4 ms (sync) to 0.9 ms (async, 20 at once) of CPU per request against
-the emulator, more than the emulator's own work; these pools cost about a third of that
-(benchmarks/bench_http_anchor.py). When an ``HTTP(S)_PROXY`` variable applies to the base URL,
-httpx's own transport is used instead, through that proxy.
+By default a client sends through this module's keep-alive pools (:class:`SyncPool`,
+:class:`AsyncPool`): HTTP/1.1 (``_wire.py``: requests written here, answers parsed by llhttp)
+over plain sockets or asyncio streams. httpx's default pool (httpcore over anyio) cost 0.4 ms
+(sync) to 0.9 ms (async, 20 at once) of CPU per request against the emulator, more than the
+emulator's own work; these pools cost well under a third of that (benchmarks/bench_http_anchor.py).
+Any httpx transport can be given instead (tests plug in ``httpx.MockTransport`` or
+``httpx.ASGITransport``), and when an ``HTTP(S)_PROXY`` variable applies to the base URL,
+httpx's own transport is used, through that proxy. Failures are httpx's exceptions on every
+path, so the retry rules that read them do not depend on the transport.
 
 Moving to another HTTP library (httpx's successor keeps the same API) changes only this file.
 """
@@ -25,12 +26,21 @@ import urllib.request
 from collections.abc import Awaitable
 from typing import Any, Generic, TypeVar
 
-import h11
 import httpx
 from pydantic import SecretStr
 
 from airflow_provider_waslah import __version__
 from airflow_provider_waslah.client._engine import Outcome, Response, TransportFailure
+from airflow_provider_waslah.client._wire import (
+    Origin,
+    ResponseReader,
+    Timeouts,
+    WireRequest,
+    encode_json,
+    header_lines,
+    origin_of,
+    request_bytes,
+)
 from airflow_provider_waslah.client.calls import Call
 from airflow_provider_waslah.client.errors import WaslahInvalidInputError
 
@@ -57,7 +67,6 @@ SyncTransport = httpx.BaseTransport
 AsyncTransport = httpx.AsyncBaseTransport
 T = TypeVar("T")
 C = TypeVar("C")
-Origin = tuple[str, str, int]
 _READ_SIZE = 64 * 1024
 
 
@@ -82,7 +91,11 @@ def _env_proxy(url: str) -> str | None:
 
 
 class _Requests:
-    """Builds the ``httpx.Request`` of a :class:`Call`: base URL, headers, timeouts."""
+    """Builds the request of a :class:`Call`: base URL, headers, body, timeouts.
+
+    :meth:`wire` makes the bytes the pools send; :meth:`build` an ``httpx.Request`` for any other
+    transport. Both encode the body with :func:`encode_json`.
+    """
 
     #: Parsed URLs kept per path: parsing one costs more than building the rest of a request.
     _MAX_URLS = 256
@@ -97,8 +110,10 @@ class _Requests:
                 "User-Agent": USER_AGENT,
             }
         )
-        self._extensions = {"timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)).as_dict()}
+        self._timeouts = Timeouts(connect=min(timeout, 10.0), read=timeout, write=timeout, pool=timeout)
+        self._extensions = {"timeout": self._timeouts._asdict()}
         self._urls: dict[str, httpx.URL] = {}
+        self._targets: dict[str, tuple[Origin, bytes, bytes]] = {}
 
     def _url(self, path: str) -> httpx.URL:
         url = self._urls.get(path)
@@ -108,25 +123,57 @@ class _Requests:
                 self._urls[path] = url
         return url
 
-    def build(self, call: Call[Any]) -> httpx.Request:
-        """The request for ``call``; a body that cannot be encoded is bad input, reported before sending.
+    def _json(self, call: Call[Any]) -> bytes | None:
+        """The body of ``call``; one that cannot be encoded is bad input, reported before sending.
 
         Builders validate every field, so this only catches :class:`Call` objects made by hand
         (a lone surrogate, NaN, an object JSON cannot encode).
         """
+        if call.json is None:
+            return None
         try:
-            return httpx.Request(
-                call.method,
-                self._url(call.path),
-                json=call.json,
-                files=call.files,
-                headers=self._headers,
-                extensions=dict(self._extensions),
-            )
+            return encode_json(call.json)
         except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
             raise WaslahInvalidInputError(
                 "body", f"cannot be encoded as JSON in UTF-8 ({type(error).__name__})"
             ) from None
+
+    def build(self, call: Call[Any]) -> httpx.Request:
+        """``call`` as an ``httpx.Request``, for an httpx transport."""
+        body = self._json(call)
+        headers = self._headers if body is None else [*self._headers.raw, (b"Content-Type", b"application/json")]
+        return httpx.Request(
+            call.method,
+            self._url(call.path),
+            content=body,
+            files=call.files,
+            headers=headers,
+            extensions=dict(self._extensions),
+        )
+
+    def wire(self, call: Call[Any]) -> WireRequest:
+        """``call`` as the bytes a pool sends (uploads go through httpx's multipart encoder)."""
+        if call.files:
+            request = self.build(call)
+            head = header_lines(request.headers.raw)
+            data = request_bytes(call.method, request.url.raw_path, head, request.read())
+            return WireRequest(origin_of(request.url), data, self._timeouts)
+        origin, target, head = self._target(call.path)
+        body = self._json(call)
+        if body is not None:
+            head += b"Content-Type: application/json\r\n"
+        return WireRequest(origin, request_bytes(call.method, target, head, body or b""), self._timeouts)
+
+    def _target(self, path: str) -> tuple[Origin, bytes, bytes]:
+        """Where ``path`` goes, its request target, and the header lines every request carries."""
+        known = self._targets.get(path)
+        if known is None:
+            url = self._url(path)
+            # Host with the port when it is not the scheme's default, as httpx writes it.
+            known = origin_of(url), url.raw_path, header_lines([(b"Host", url.netloc), *self._headers.raw])
+            if len(self._targets) < self._MAX_URLS:
+                self._targets[path] = known
+        return known
 
 
 def _scrub(text: str, secret: str) -> str:
@@ -148,74 +195,7 @@ def _response(response: httpx.Response, content: bytes) -> Response:
     return Response(response.status_code, dict(response.headers.items()), content)
 
 
-# ---------------------------------------------------------------- HTTP/1.1 with h11, sans I/O
-
-
-def _origin(request: httpx.Request) -> Origin:
-    url = request.url
-    if url.scheme not in ("http", "https"):
-        raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url.scheme}://'.", request=request)
-    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
-
-
-def _request_bytes(connection: h11.Connection, request: httpx.Request, body: bytes) -> bytes:
-    """The whole request as it goes on the wire, so that headers and body leave in one write."""
-    try:
-        start = h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw)
-        head = connection.send(start)
-        data = connection.send(h11.Data(data=body)) if body else b""
-        return (head or b"") + (data or b"") + (connection.send(h11.EndOfMessage()) or b"")
-    except h11.LocalProtocolError as exc:
-        raise httpx.LocalProtocolError(str(exc), request=request) from None
-
-
-class _Answer:
-    """A response read off an h11 connection, event by event."""
-
-    def __init__(self, request: httpx.Request) -> None:
-        self.request = request
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.chunks: list[bytes] = []
-
-    def complete(self, connection: h11.Connection) -> bool:
-        """Take every event h11 has parsed; ``True`` once the answer is complete."""
-        try:
-            while True:
-                event = connection.next_event()
-                if event is h11.NEED_DATA:
-                    return False
-                if event is h11.PAUSED:  # a protocol switch (101): not something Waslah answers
-                    raise httpx.RemoteProtocolError("Server switched protocols.", request=self.request)
-                if isinstance(event, h11.Response):
-                    self.status, self.headers = event.status_code, event.headers.raw_items()
-                elif isinstance(event, h11.Data):
-                    self.chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    return True
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.", request=self.request
-                    )
-        except h11.RemoteProtocolError as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=self.request) from None
-
-    def response(self) -> httpx.Response:
-        return httpx.Response(
-            self.status,
-            headers=self.headers,
-            content=b"".join(self.chunks),
-            request=self.request,
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-
-def _reusable(connection: h11.Connection) -> bool:
-    """Whether both sides ended the exchange cleanly (no ``Connection: close``); if so, ready for the next."""
-    if connection.our_state is h11.DONE and connection.their_state is h11.DONE:
-        connection.start_next_cycle()
-        return True
-    return False
+# ---------------------------------------------------------------- pools
 
 
 class _Idle(Generic[C]):
@@ -273,42 +253,44 @@ class _SyncConnection:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.h11 = h11.Connection(h11.CLIENT)
+        #: Whether the last exchange ended cleanly with the connection kept alive.
+        self.reusable = False
 
     def _timeout(self, seconds: float | None) -> None:
         if self.sock.gettimeout() != seconds:
             self.sock.settimeout(seconds)
 
-    def exchange(self, request: httpx.Request, body: bytes, timeouts: dict[str, float | None]) -> httpx.Response:
-        data = _request_bytes(self.h11, request, body)
-        self._timeout(timeouts.get("write"))
+    def exchange(self, request: WireRequest) -> Response:
+        self.reusable = False
+        self._timeout(request.timeouts.write)
         try:
-            self.sock.sendall(data)
+            self.sock.sendall(request.data)
         except TimeoutError:
-            raise httpx.WriteTimeout("timed out sending the request", request=request) from None
+            raise httpx.WriteTimeout("timed out sending the request") from None
         except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
-        self._timeout(timeouts.get("read"))
-        answer = _Answer(request)
-        while not answer.complete(self.h11):
+            raise httpx.WriteError(str(exc) or type(exc).__name__) from None
+        self._timeout(request.timeouts.read)
+        answer = ResponseReader()
+        while True:
             try:
-                self.h11.receive_data(self.sock.recv(_READ_SIZE))
+                data = self.sock.recv(_READ_SIZE)
             except TimeoutError:
-                raise httpx.ReadTimeout("timed out waiting for the response", request=request) from None
+                raise httpx.ReadTimeout("timed out waiting for the response") from None
             except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
-        return answer.response()
+                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
+            if answer.feed(data):
+                self.reusable = answer.keep_alive
+                return answer.response()
 
     def close(self) -> None:
         self.sock.close()
 
 
-class SyncPool(httpx.BaseTransport):
-    """Blocking keep-alive HTTP/1.1 connections (h11 over sockets), shared by threads.
+class SyncPool:
+    """Blocking keep-alive HTTP/1.1 connections over sockets, shared by threads.
 
     At most ``size`` requests are in flight at once, as with httpx's pool: others wait up to the
-    pool timeout and then fail with ``httpx.PoolTimeout``. Failures are httpx's exceptions, so
-    the retry rules that read them are the same whatever the transport.
+    pool timeout and then fail with ``httpx.PoolTimeout``.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext, keepalive_expiry: float, size: int) -> None:
@@ -316,7 +298,7 @@ class SyncPool(httpx.BaseTransport):
         self._idle: _Idle[_SyncConnection] = _Idle(keepalive_expiry, size)
         self._slots = threading.BoundedSemaphore(size)
 
-    def _connection(self, request: httpx.Request, origin: Origin, timeout: float | None) -> _SyncConnection:
+    def _connection(self, origin: Origin, timeout: float | None) -> _SyncConnection:
         while True:
             connection, stale = self._idle.take(origin)
             for each in stale:
@@ -330,9 +312,9 @@ class SyncPool(httpx.BaseTransport):
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except TimeoutError:
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}", request=request) from None
+            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
@@ -342,25 +324,22 @@ class SyncPool(httpx.BaseTransport):
             if not isinstance(exc, OSError):
                 raise
             if isinstance(exc, TimeoutError):
-                raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}", request=request) from None
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
+                raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return _SyncConnection(sock)
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    def send(self, request: WireRequest) -> Response:
         """Send ``request`` on a pooled connection (or a new one) and read the whole answer."""
-        origin = _origin(request)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        body = request.read()
-        if not self._slots.acquire(timeout=timeouts.get("pool")):
-            raise httpx.PoolTimeout("no connection free in the pool in time", request=request)
+        if not self._slots.acquire(timeout=request.timeouts.pool):
+            raise httpx.PoolTimeout("no connection free in the pool in time")
         try:
-            connection = self._connection(request, origin, timeouts.get("connect"))
+            connection = self._connection(request.origin, request.timeouts.connect)
             try:
-                response = connection.exchange(request, body, timeouts)
+                response = connection.exchange(request)
             except BaseException:  # failed or interrupted mid-exchange: the connection's state is unknown
                 connection.close()
                 raise
-            if not (_reusable(connection.h11) and self._idle.give_back(origin, connection)):
+            if not (connection.reusable and self._idle.give_back(request.origin, connection)):
                 connection.close()
             return response
         finally:
@@ -391,37 +370,40 @@ class _AsyncConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
+        #: Whether the last exchange ended cleanly with the connection kept alive.
+        self.reusable = False
 
     def open(self) -> bool:
         """Not closed by either side (an idle connection the server closed has seen its EOF)."""
         return not self.reader.at_eof() and not self.writer.is_closing()
 
-    async def exchange(self, request: httpx.Request, body: bytes, timeouts: dict[str, float | None]) -> httpx.Response:
-        self.writer.write(_request_bytes(self.h11, request, body))
+    async def exchange(self, request: WireRequest) -> Response:
+        self.reusable = False
+        self.writer.write(request.data)
         try:
-            await _within(self.writer.drain(), timeouts.get("write"))
+            await _within(self.writer.drain(), request.timeouts.write)
         except asyncio.TimeoutError:
-            raise httpx.WriteTimeout("timed out sending the request", request=request) from None
+            raise httpx.WriteTimeout("timed out sending the request") from None
         except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
-        answer = _Answer(request)
-        while not answer.complete(self.h11):
+            raise httpx.WriteError(str(exc) or type(exc).__name__) from None
+        answer = ResponseReader()
+        while True:
             try:
-                data = await _within(self.reader.read(_READ_SIZE), timeouts.get("read"))
+                data = await _within(self.reader.read(_READ_SIZE), request.timeouts.read)
             except asyncio.TimeoutError:
-                raise httpx.ReadTimeout("timed out waiting for the response", request=request) from None
+                raise httpx.ReadTimeout("timed out waiting for the response") from None
             except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
-            self.h11.receive_data(data)
-        return answer.response()
+                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
+            if answer.feed(data):
+                self.reusable = answer.keep_alive
+                return answer.response()
 
     def close(self) -> None:
         self.writer.close()
 
 
-class AsyncPool(httpx.AsyncBaseTransport):
-    """Keep-alive HTTP/1.1 connections (h11 over asyncio streams) for one event loop.
+class AsyncPool:
+    """Keep-alive HTTP/1.1 connections over asyncio streams, for one event loop.
 
     It does not bound how many requests are in flight: :class:`AsyncHTTP`'s semaphore does, so
     open connections never exceed :data:`ASYNC_POOL_SIZE` however many triggers share the client.
@@ -431,7 +413,7 @@ class AsyncPool(httpx.AsyncBaseTransport):
         self._ssl = ssl_context
         self._idle: _Idle[_AsyncConnection] = _Idle(keepalive_expiry, max_idle)
 
-    async def _connection(self, request: httpx.Request, origin: Origin, timeout: float | None) -> _AsyncConnection:
+    async def _connection(self, origin: Origin, timeout: float | None) -> _AsyncConnection:
         while True:
             connection, stale = self._idle.take(origin)
             for each in stale:
@@ -448,23 +430,20 @@ class AsyncPool(httpx.AsyncBaseTransport):
                 asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None), timeout
             )
         except asyncio.TimeoutError:
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}", request=request) from None
+            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
         except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from None
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return _AsyncConnection(reader, writer)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: WireRequest) -> Response:
         """Send ``request`` on a pooled connection (or a new one) and read the whole answer."""
-        origin = _origin(request)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        body = await request.aread()
-        connection = await self._connection(request, origin, timeouts.get("connect"))
+        connection = await self._connection(request.origin, request.timeouts.connect)
         try:
-            response = await connection.exchange(request, body, timeouts)
+            response = await connection.exchange(request)
         except BaseException:  # failed or cancelled mid-exchange: the connection's state is unknown
             connection.close()
             raise
-        if not (_reusable(connection.h11) and self._idle.give_back(origin, connection)):
+        if not (connection.reusable and self._idle.give_back(request.origin, connection)):
             connection.close()
         return response
 
@@ -478,26 +457,24 @@ class AsyncPool(httpx.AsyncBaseTransport):
 
 
 class SyncHTTP:
-    """Sync exchanges through one transport (by default a :class:`SyncPool`)."""
+    """Sync exchanges through a :class:`SyncPool`, or through an httpx transport when one is given."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float, transport: SyncTransport | None = None) -> None:
-        if transport is None:
-            proxy = _env_proxy(base_url)
-            transport = (
-                httpx.HTTPTransport(verify=_ssl_context(), limits=_LIMITS, proxy=proxy)
-                if proxy
-                else SyncPool(_ssl_context(), _KEEPALIVE_EXPIRY, SYNC_POOL_SIZE)
-            )
+        if transport is None and (proxy := _env_proxy(base_url)):
+            transport = httpx.HTTPTransport(verify=_ssl_context(), limits=_LIMITS, proxy=proxy)
         self._transport = transport
+        self._pool = SyncPool(_ssl_context(), _KEEPALIVE_EXPIRY, SYNC_POOL_SIZE) if transport is None else None
         self._requests = _Requests(base_url, api_key, timeout)
         self._secret = SecretStr(api_key)
         self.is_closed = False
 
     def send(self, call: Call[Any]) -> Outcome:
         """Perform one exchange; never raises for HTTP or transport failures (bad bodies raise)."""
-        request = self._requests.build(call)
         try:
-            response = self._transport.handle_request(request)
+            if self._pool is not None:
+                return self._pool.send(self._requests.wire(call))
+            assert self._transport is not None
+            response = self._transport.handle_request(self._requests.build(call))
             try:
                 return _response(response, response.read())
             finally:
@@ -508,11 +485,14 @@ class SyncHTTP:
     def close(self) -> None:
         """Close the connection pool."""
         self.is_closed = True
-        self._transport.close()
+        if self._pool is not None:
+            self._pool.close()
+        if self._transport is not None:
+            self._transport.close()
 
 
 class AsyncHTTP:
-    """Async exchanges through one transport (by default an :class:`AsyncPool`).
+    """Async exchanges through an :class:`AsyncPool`, or through an httpx transport when one is given.
 
     Requests beyond the pool's size wait on a semaphore, not in a pool's queue: with thousands
     of triggers sharing one client, httpcore rescanned its whole queue whenever a connection
@@ -521,19 +501,15 @@ class AsyncHTTP:
     """
 
     def __init__(self, base_url: str, api_key: str, timeout: float, transport: AsyncTransport | None = None) -> None:
-        if transport is None:
-            proxy = _env_proxy(base_url)
+        if transport is None and (proxy := _env_proxy(base_url)):
             limits = httpx.Limits(
                 max_connections=ASYNC_POOL_SIZE,
                 max_keepalive_connections=ASYNC_POOL_SIZE,
                 keepalive_expiry=_KEEPALIVE_EXPIRY,
             )
-            transport = (
-                httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits, proxy=proxy)
-                if proxy
-                else AsyncPool(_ssl_context(), _KEEPALIVE_EXPIRY, ASYNC_POOL_SIZE)
-            )
+            transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits, proxy=proxy)
         self._transport = transport
+        self._pool = AsyncPool(_ssl_context(), _KEEPALIVE_EXPIRY, ASYNC_POOL_SIZE) if transport is None else None
         self._requests = _Requests(base_url, api_key, timeout)
         self._secret = SecretStr(api_key)
         self._slots = asyncio.Semaphore(ASYNC_POOL_SIZE)
@@ -542,9 +518,11 @@ class AsyncHTTP:
     async def send(self, call: Call[Any]) -> Outcome:
         """Perform one exchange; never raises for HTTP or transport failures (bad bodies raise)."""
         async with self._slots:  # built inside: thousands of triggers waiting here do not all build at once
-            request = self._requests.build(call)
             try:
-                response = await self._transport.handle_async_request(request)
+                if self._pool is not None:
+                    return await self._pool.send(self._requests.wire(call))
+                assert self._transport is not None
+                response = await self._transport.handle_async_request(self._requests.build(call))
                 try:
                     return _response(response, await response.aread())
                 finally:
@@ -555,4 +533,7 @@ class AsyncHTTP:
     async def aclose(self) -> None:
         """Close the connection pool."""
         self.is_closed = True
-        await self._transport.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()

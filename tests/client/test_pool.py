@@ -128,7 +128,7 @@ def _calls(base_url: str, calls: list[Call[Any]], *, mode: str, pause: float = 0
     results: list[Any] = []
     if mode == "sync":
         with WaslahClient(**options) as client:
-            assert isinstance(client._http._transport, SyncPool)
+            assert isinstance(client._http._pool, SyncPool)
             for call in calls:
                 try:
                     results.append(client.call(call))
@@ -139,7 +139,7 @@ def _calls(base_url: str, calls: list[Call[Any]], *, mode: str, pause: float = 0
 
     async def run() -> None:
         async with AsyncWaslahClient(**options) as client:
-            assert isinstance(client._http._transport, AsyncPool)
+            assert isinstance(client._http._pool, AsyncPool)
             for call in calls:
                 try:
                     results.append(await client.call(call))
@@ -248,4 +248,4 @@ def test_an_environment_proxy_is_used_through_httpx(
     assert proxy.request_lines == ["GET http://waslah.invalid/api/v1/me HTTP/1.1"]  # absolute form: a proxy request
     monkeypatch.setenv("NO_PROXY", "waslah.invalid")
     with WaslahClient(api_key=KEY, base_url="http://waslah.invalid/api/v1", rate_limit_per_minute=10**6) as client:
-        assert isinstance(client._http._transport, SyncPool)
+        assert isinstance(client._http._pool, SyncPool)
