@@ -133,16 +133,22 @@ class ResponseReader:
         self._head_bytes = 0
         self._in_head = True
         self._ends_with_connection = False
+        #: Bytes came after the complete answer (they are parsed, and ignored).
+        self._after_answer = False
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
         if self.complete:  # bytes after the answer: the connection is not in a state to reuse
+            self._after_answer = True
             self.keep_alive = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if not self._after_answer:
+            self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._after_answer:
+            return
         self._in_head = False
         self.status = self._parser.get_status_code()
         self.keep_alive = self._parser.should_keep_alive()
@@ -150,7 +156,8 @@ class ResponseReader:
         self._ends_with_connection = not framed and not self.keep_alive and self.status >= 200
 
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
+        if not self._after_answer:
+            self.chunks.append(body)
 
     def on_message_complete(self) -> None:
         if self.complete:
