@@ -25,9 +25,14 @@ Each side is used the way its users use it:
 
 Against the cheapest uses both sides keep connections alive and the emulator (same work per
 request, sharing the machine's cores with the client) bounds both, so that ratio cannot go far
-above 1; it shows what each client costs per request on top of the same server.
+above 1; it shows what each client costs per request on top of the same server. So the script
+also prints the CPU each side spent per send, in this process and in the emulator's.
 
-    python -m benchmarks.bench_http_anchor [--messages 2000] [--rounds 4] [--concurrency 20]
+The emulator runs with ``--time-scale 100``: no message it accepted changes status while sends
+are timed, so its simulated deliveries (work a real gateway does elsewhere) do not land on
+whichever side happens to run next.
+
+    python -m benchmarks.bench_http_anchor [--messages 8000] [--rounds 8] [--concurrency 20]
 """
 
 from __future__ import annotations
@@ -79,13 +84,14 @@ def _rotated(sides: list[T], number: int) -> list[T]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=2000, help="sends per side")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--messages", type=int, default=8000, help="sends per side")
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args()
     per_round = args.messages // args.rounds
 
     import aiohttp
+    import psutil
     from airflow.providers.http.hooks.http import HttpAsyncHook, HttpHook
     from requests import Request
 
@@ -93,9 +99,22 @@ def main() -> None:
     from airflow_provider_waslah.hooks.waslah import WaslahAsyncHook, WaslahHook
 
     rates: dict[str, list[float]] = {name: [] for names in SIDES.values() for name in names}
+    cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in rates}  # (ours, emulator) s per send
     print(f"machine: {_machine()}")
     with emulator_process("--time-scale", "100", seed={"plan_limits": {"pro": 10**7}}) as handle:
         _connections(handle.base_url, handle.api_key)
+        emulator = psutil.Process().children(recursive=True)
+
+        def cpu_now() -> tuple[float, float]:
+            return time.process_time(), sum(sum(child.cpu_times()[:2]) for child in emulator)
+
+        def record(name: str, started: float, cpu_before: tuple[float, float]) -> None:
+            rates[name].append(per_round / (time.perf_counter() - started))
+            (client_after, emulator_after), (client_before, emulator_before) = cpu_now(), cpu_before
+            cpu[name].append(
+                ((client_after - client_before) / per_round, (emulator_after - emulator_before) / per_round)
+            )
+
         instance = handle.instance_key
         headers = {"Authorization": f"Bearer {handle.api_key}", "Accept": "application/json"}
         endpoint = "api/v1/messages/text"
@@ -120,10 +139,10 @@ def main() -> None:
             send(0)  # warm up
         for number in range(args.rounds):
             for name, send in _rotated(sync_sides, number):
-                started = time.perf_counter()
+                before, started = cpu_now(), time.perf_counter()
                 for i in range(per_round):
                     send(i)
-                rates[name].append(per_round / (time.perf_counter() - started))
+                record(name, started, before)
         session.close()
 
         async def run_async() -> None:
@@ -152,9 +171,9 @@ def main() -> None:
                     await send(0)  # warm up
                 for number in range(args.rounds):
                     for name, send in _rotated(async_sides, number):
-                        started = time.perf_counter()
+                        before, started = cpu_now(), time.perf_counter()
                         await _concurrently(per_round, args.concurrency, send)
-                        rates[name].append(per_round / (time.perf_counter() - started))
+                        record(name, started, before)
             await ours_async.aclose()
 
         asyncio.run(run_async())
@@ -167,7 +186,12 @@ def main() -> None:
         for name in names:
             values = rates[name]
             rounds = ", ".join(f"{v:.0f}" for v in values)
-            print(f"  {name:22} {statistics.median(values):6.0f} msg/s  (rounds: {rounds})")
+            client, server = (statistics.median(side) * 1000 for side in zip(*cpu[name], strict=True))
+            print(
+                f"  {name:22} {statistics.median(values):6.0f} msg/s  CPU per send: this process {client:.3f} ms,",
+                end="",
+            )
+            print(f" emulator {server:.3f} ms  (rounds: {rounds})")
     print()
     for mode, (ours_name, *anchors) in SIDES.items():
         for anchor_name in anchors:
