@@ -29,10 +29,11 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -44,16 +45,23 @@ SIDES = ("ours", "per-trigger pool", "HttpSensorTrigger")
 # ---------------------------------------------------------------- child: one side, one process
 
 
-def _sampler(port: int, peak: dict[str, float], stop: threading.Event) -> None:
-    """Peak RSS and open sockets to the emulator, sampled off the event loop's thread."""
+def _peak_sockets(child: subprocess.Popen[str], port: int) -> int:
+    """Peak open TCP sockets from ``child`` to the emulator, sampled from this process until it exits.
+
+    Sampled here, not in the child: a thread there gets the GIL only when the event loop lets go
+    of it, and missed whole runs (a peak of 0 sockets for a run that kept 10 open).
+    """
     import psutil
 
-    me = psutil.Process()
-    while not stop.is_set():
-        peak["rss"] = max(peak["rss"], me.memory_info().rss)
-        sockets = sum(1 for c in me.net_connections(kind="tcp") if c.raddr and c.raddr.port == port)
-        peak["sockets"] = max(peak["sockets"], sockets)
-        stop.wait(0.05)
+    process, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            sockets = sum(1 for c in process.net_connections(kind="tcp") if c.raddr and c.raddr.port == port)
+        except psutil.Error:  # exited between poll() and the read
+            break
+        peak = max(peak, sockets)
+        time.sleep(0.005)
+    return peak
 
 
 def _unshared_trigger_class() -> type:
@@ -128,10 +136,6 @@ async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> d
             lags.append(max(0.0, loop.time() - expected))
 
     base_rss = psutil.Process().memory_info().rss
-    peak = {"rss": float(base_rss), "sockets": 0.0}
-    stop = threading.Event()
-    sampler = threading.Thread(target=_sampler, args=(port, peak, stop), daemon=True)
-    sampler.start()
     beat = asyncio.create_task(heartbeat())
     started = time.perf_counter()
     tasks = []
@@ -144,17 +148,15 @@ async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> d
     wall = time.perf_counter() - started
     done.set()
     await beat
-    stop.set()
-    sampler.join()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the kernel's own peak (KiB on Linux)
     ok = sum(1 for p in payloads if p is True or (isinstance(p, dict) and p.get("status") == "success"))
     lags.sort()
     return {
         "finished": ok,
         "wall": wall,
-        "rss_per_trigger": (peak["rss"] - base_rss) / len(ids),
+        "rss_per_trigger": (peak_rss - base_rss) / len(ids),
         "p99_lag": lags[int(len(lags) * 0.99)] if lags else 0.0,
         "max_lag": lags[-1] if lags else 0.0,
-        "sockets": int(peak["sockets"]),
     }
 
 
@@ -206,14 +208,24 @@ def main() -> None:
             for side in sides if repeat % 2 == 0 else reversed(sides):
                 key = handle.new_key()
                 spec = {"ids": ids, "base_url": handle.base_url, "api_key": key.api_key}
-                child = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.bench_triggers", "--child", side],
-                    input=json.dumps(spec),
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                result = json.loads(child.stdout.strip().splitlines()[-1])
+                # Its output goes to a file: the triggers log to stdout, and a pipe read only at the
+                # end fills up and blocks the child.
+                with tempfile.TemporaryFile("w+") as output:
+                    child = subprocess.Popen(
+                        [sys.executable, "-m", "benchmarks.bench_triggers", "--child", side],
+                        stdin=subprocess.PIPE,
+                        stdout=output,
+                        text=True,
+                    )
+                    assert child.stdin is not None
+                    child.stdin.write(json.dumps(spec))
+                    child.stdin.close()
+                    sockets = _peak_sockets(child, urlsplit(handle.base_url).port or 80)
+                    if child.wait() != 0:
+                        raise RuntimeError(f"side {side} failed (exit {child.returncode})")
+                    output.seek(0)
+                    result = json.loads(output.read().strip().splitlines()[-1])
+                result["sockets"] = sockets
                 statuses = [e["status"] for e in key.api_requests(key=key.api_key)]
                 result["requests"] = len(statuses)
                 result["429s"] = statuses.count(429)

@@ -58,9 +58,9 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, http
 
 #: Connections an async client opens and keeps alive. With httpx's pool, a small pool was faster
 #: (httpcore scans every connection for each queued request: with 1,000 triggers on one client,
-#: 10 connections beat 20 and 100, benchmarks/bench_triggers.py); with :class:`AsyncPool`, 10 still
-#: beat 20 against the emulator (20 sends at once: 4,821 vs 3,455 a second). 10 keep-alive
-#: connections carry far more than any plan's per-minute budget even at 100 ms a round trip.
+#: 10 connections beat 20 and 100, benchmarks/bench_triggers.py); with :class:`AsyncPool`, 10 and
+#: 20 carry the same 20 sends at once against the emulator. 10 keep-alive connections carry far
+#: more than any plan's per-minute budget even at 100 ms a round trip.
 ASYNC_POOL_SIZE = 10
 
 SyncTransport = httpx.BaseTransport
