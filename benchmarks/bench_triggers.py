@@ -17,7 +17,10 @@ no triggerer makes, whose one-off stall set the p99 lag.
 Every message is already ``delivered`` when the triggers start, so each trigger of every side
 needs exactly one successful ``GET``: the sides do the same work. Printed per side: triggers
 finished, wall time, peak RSS added per trigger, p99 and max event-loop lag (a 10 ms heartbeat
-task), peak open sockets to the emulator, and requests that drew a 429.
+task), peak open sockets to the emulator, requests that drew a 429, and Python's full garbage
+collections during the run (how many, the longest, and the p99 lag of the heartbeats none of
+them overlapped): a full collection stops the whole process for as long as it takes to scan
+every object, most of them Airflow's own, whatever the triggers do.
 
     python -m benchmarks.bench_triggers [--triggers 5000] [--repeats 2]
 """
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
+import math
 import os
 import platform
 import resource
@@ -125,7 +130,7 @@ async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> d
             return event.payload
         return None
 
-    lags: list[float] = []
+    beats: list[tuple[float, float]] = []  # (when due, when it ran), loop time (time.monotonic)
     done = asyncio.Event()
 
     async def heartbeat() -> None:
@@ -133,9 +138,20 @@ async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> d
         while not done.is_set():
             expected = loop.time() + 0.01
             await asyncio.sleep(0.01)
-            lags.append(max(0.0, loop.time() - expected))
+            beats.append((expected, loop.time()))
+
+    # Full collections (generation 2) stop the whole process, loop included: timed, to tell them apart.
+    collections: list[tuple[float, float]] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                collections.append((time.monotonic(), math.inf))
+            elif collections:
+                collections[-1] = (collections[-1][0], time.monotonic())
 
     base_rss = psutil.Process().memory_info().rss
+    gc.callbacks.append(on_gc)
     beat = asyncio.create_task(heartbeat())
     started = time.perf_counter()
     tasks = []
@@ -148,15 +164,22 @@ async def _run_side(side: str, ids: list[int], base_url: str, api_key: str) -> d
     wall = time.perf_counter() - started
     done.set()
     await beat
+    gc.callbacks.remove(on_gc)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the kernel's own peak (KiB on Linux)
     ok = sum(1 for p in payloads if p is True or (isinstance(p, dict) and p.get("status") == "success"))
-    lags.sort()
+    lags = sorted(max(0.0, ran - due) for due, ran in beats)
+    clear = sorted(  # heartbeats whose lateness no full collection overlapped
+        max(0.0, ran - due) for due, ran in beats if not any(start < ran and end > due for start, end in collections)
+    )
     return {
         "finished": ok,
         "wall": wall,
         "rss_per_trigger": (peak_rss - base_rss) / len(ids),
         "p99_lag": lags[int(len(lags) * 0.99)] if lags else 0.0,
         "max_lag": lags[-1] if lags else 0.0,
+        "full_gcs": len(collections),
+        "longest_gc": max((end - start for start, end in collections), default=0.0),
+        "p99_lag_outside_gc": clear[int(len(clear) * 0.99)] if clear else 0.0,
     }
 
 
@@ -236,6 +259,7 @@ def main() -> None:
     print(f"\n{args.triggers} triggers in one event loop, {args.repeats} runs per side (medians)\n")
     header = f"{'side':20} {'finished':>8} {'wall s':>7} {'KiB/trig':>9} {'p99 lag ms':>10} {'max lag ms':>10}"
     header += f" {'sockets':>8} {'requests':>8} {'429s':>5}"
+    header += f" {'full GCs':>8} {'longest GC ms':>13} {'p99 lag outside GCs ms':>22}"
     print(header)
     for side, runs in results.items():
 
@@ -245,7 +269,8 @@ def main() -> None:
         print(
             f"{side:20} {min(r['finished'] for r in runs):>8} {med('wall'):7.2f} {med('rss_per_trigger') / 1024:9.1f} "
             f"{med('p99_lag') * 1000:10.1f} {med('max_lag') * 1000:10.1f} {max(r['sockets'] for r in runs):>8} "
-            f"{med('requests'):8.0f} {max(r['429s'] for r in runs):>5}"
+            f"{med('requests'):8.0f} {max(r['429s'] for r in runs):>5} {med('full_gcs'):8.1f} "
+            f"{med('longest_gc') * 1000:13.1f} {med('p99_lag_outside_gc') * 1000:22.1f}"
         )
     if "ours" in results:
 
