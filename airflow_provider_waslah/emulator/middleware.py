@@ -3,8 +3,9 @@
 Faults (``POST /_emulator/faults``, see ``control.py`` for every option) are carried out here,
 around the routes. A dropped connection (``drop_connection``, ``lose_response``) starts a
 response (status line and a ``Content-Length`` header) and then aborts, so uvicorn closes the
-connection without a body: over real HTTP an httpx client sees ``httpx.RemoteProtocolError``
-("peer closed connection without sending complete message body"); through
+connection without a body: over real HTTP the client sees ``httpx.RemoteProtocolError``
+("Server disconnected without sending a complete response."; httpx's own transport says "peer
+closed connection without sending complete message body"); through
 ``httpx.ASGITransport`` the :class:`DroppedConnection` exception itself reaches the caller.
 
 A client that hangs up before its request body was read is logged (status ``None``, a note
