@@ -16,6 +16,7 @@ Moving to another HTTP library (httpx's successor keeps the same API) changes on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import select
 import socket
@@ -23,8 +24,8 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Awaitable
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Iterator
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import SecretStr
@@ -66,7 +67,6 @@ ASYNC_POOL_SIZE = 10
 SyncTransport = httpx.BaseTransport
 AsyncTransport = httpx.AsyncBaseTransport
 T = TypeVar("T")
-C = TypeVar("C")
 _READ_SIZE = 64 * 1024
 
 
@@ -198,6 +198,35 @@ def _response(response: httpx.Response, content: bytes) -> Response:
 # ---------------------------------------------------------------- pools
 
 
+class _Connection(Protocol):
+    #: Whether the last exchange ended cleanly with the connection kept alive.
+    reusable: bool
+
+    def open(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Connection)
+
+
+@contextlib.contextmanager
+def _socket_errors(
+    timed_out: type[httpx.TimeoutException], failed: type[httpx.TransportError], what: str
+) -> Iterator[None]:
+    """Socket and stream failures as httpx's: ``timed_out("timed out " + what)`` or ``failed``.
+
+    Which class a failure becomes decides whether a send may be retried (``_NEVER_SENT``), so
+    every socket step of both pools goes through here.
+    """
+    try:
+        yield
+    except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11, two before
+        raise timed_out(f"timed out {what}") from None
+    except OSError as exc:
+        raise failed(str(exc) or type(exc).__name__) from None
+
+
 class _Idle(Generic[C]):
     """The idle keep-alive connections of a pool, per origin, newest last (thread-safe)."""
 
@@ -218,6 +247,16 @@ class _Idle(Generic[C]):
             self._idle[origin] = fresh
             return (fresh.pop()[1] if fresh else None), stale
 
+    def reuse(self, origin: Origin) -> C | None:
+        """The newest idle connection to ``origin`` still open, if any; expired and closed ones are closed."""
+        while True:
+            connection, stale = self.take(origin)
+            for each in stale:
+                each.close()
+            if connection is None or connection.open():
+                return connection
+            connection.close()
+
     def give_back(self, origin: Origin, connection: C) -> bool:
         """Keep ``connection`` for reuse; ``False`` when the pool is closed or full (the caller closes it)."""
         with self._lock:
@@ -226,6 +265,11 @@ class _Idle(Generic[C]):
                 return False
             idle.append((time.monotonic(), connection))
             return True
+
+    def settle(self, origin: Origin, connection: C) -> None:
+        """After an exchange: keep ``connection`` if it is reusable and there is room, else close it."""
+        if not (connection.reusable and self.give_back(origin, connection)):
+            connection.close()
 
     def close(self) -> list[C]:
         """Mark the pool closed; the idle connections, for the caller to close."""
@@ -256,6 +300,10 @@ class _SyncConnection:
         #: Whether the last exchange ended cleanly with the connection kept alive.
         self.reusable = False
 
+    def open(self) -> bool:
+        """Nothing to read while idle: a readable idle socket was closed by the server (or got junk)."""
+        return not _readable(self.sock)
+
     def _timeout(self, seconds: float | None) -> None:
         if self.sock.gettimeout() != seconds:
             self.sock.settimeout(seconds)
@@ -263,21 +311,13 @@ class _SyncConnection:
     def exchange(self, request: WireRequest) -> Response:
         self.reusable = False
         self._timeout(request.timeouts.write)
-        try:
+        with _socket_errors(httpx.WriteTimeout, httpx.WriteError, "sending the request"):
             self.sock.sendall(request.data)
-        except TimeoutError:
-            raise httpx.WriteTimeout("timed out sending the request") from None
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__) from None
         self._timeout(request.timeouts.read)
         answer = ResponseReader()
         while True:
-            try:
+            with _socket_errors(httpx.ReadTimeout, httpx.ReadError, "waiting for the response"):
                 data = self.sock.recv(_READ_SIZE)
-            except TimeoutError:
-                raise httpx.ReadTimeout("timed out waiting for the response") from None
-            except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
             if answer.feed(data):
                 self.reusable = answer.keep_alive
                 return answer.response()
@@ -299,33 +339,19 @@ class SyncPool:
         self._slots = threading.BoundedSemaphore(size)
 
     def _connection(self, origin: Origin, timeout: float | None) -> _SyncConnection:
-        while True:
-            connection, stale = self._idle.take(origin)
-            for each in stale:
-                each.close()
-            if connection is None:
-                break
-            if not _readable(connection.sock):
-                return connection
-            connection.close()
+        connection = self._idle.reuse(origin)
+        if connection is not None:
+            return connection
         scheme, host, port = origin
-        try:
+        with _socket_errors(httpx.ConnectTimeout, httpx.ConnectError, f"connecting to {host}:{port}"):
             sock = socket.create_connection((host, port), timeout=timeout)
-        except TimeoutError:
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if scheme == "https":
-                sock = self._ssl.wrap_socket(sock, server_hostname=host)
-        except BaseException as exc:
-            sock.close()
-            if not isinstance(exc, OSError):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if scheme == "https":
+                    sock = self._ssl.wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
                 raise
-            if isinstance(exc, TimeoutError):
-                raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return _SyncConnection(sock)
 
     def send(self, request: WireRequest) -> Response:
@@ -339,8 +365,7 @@ class SyncPool:
             except BaseException:  # failed or interrupted mid-exchange: the connection's state is unknown
                 connection.close()
                 raise
-            if not (connection.reusable and self._idle.give_back(request.origin, connection)):
-                connection.close()
+            self._idle.settle(request.origin, connection)
             return response
         finally:
             self._slots.release()
@@ -380,20 +405,12 @@ class _AsyncConnection:
     async def exchange(self, request: WireRequest) -> Response:
         self.reusable = False
         self.writer.write(request.data)
-        try:
+        with _socket_errors(httpx.WriteTimeout, httpx.WriteError, "sending the request"):
             await _within(self.writer.drain(), request.timeouts.write)
-        except asyncio.TimeoutError:
-            raise httpx.WriteTimeout("timed out sending the request") from None
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__) from None
         answer = ResponseReader()
         while True:
-            try:
+            with _socket_errors(httpx.ReadTimeout, httpx.ReadError, "waiting for the response"):
                 data = await _within(self.reader.read(_READ_SIZE), request.timeouts.read)
-            except asyncio.TimeoutError:
-                raise httpx.ReadTimeout("timed out waiting for the response") from None
-            except OSError as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
             if answer.feed(data):
                 self.reusable = answer.keep_alive
                 return answer.response()
@@ -414,25 +431,15 @@ class AsyncPool:
         self._idle: _Idle[_AsyncConnection] = _Idle(keepalive_expiry, max_idle)
 
     async def _connection(self, origin: Origin, timeout: float | None) -> _AsyncConnection:
-        while True:
-            connection, stale = self._idle.take(origin)
-            for each in stale:
-                each.close()
-            if connection is None:
-                break
-            if connection.open():
-                return connection
-            connection.close()
+        connection = self._idle.reuse(origin)
+        if connection is not None:
+            return connection
         scheme, host, port = origin
         tls = self._ssl if scheme == "https" else None
-        try:
+        with _socket_errors(httpx.ConnectTimeout, httpx.ConnectError, f"connecting to {host}:{port}"):
             reader, writer = await _within(
                 asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None), timeout
             )
-        except asyncio.TimeoutError:
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
         return _AsyncConnection(reader, writer)
 
     async def send(self, request: WireRequest) -> Response:
@@ -443,8 +450,7 @@ class AsyncPool:
         except BaseException:  # failed or cancelled mid-exchange: the connection's state is unknown
             connection.close()
             raise
-        if not (connection.reusable and self._idle.give_back(request.origin, connection)):
-            connection.close()
+        self._idle.settle(request.origin, connection)
         return response
 
     async def aclose(self) -> None:
